@@ -1,0 +1,1 @@
+pub struct RegisterProfile; pub enum WordOrder {}

@@ -1,0 +1,2 @@
+//! The embedded demo building.
+pub mod pms;
