@@ -1,6 +1,16 @@
 //! lintel: an on-premise gateway that syncs residents from a property-management system to door
 //! controllers. The binary is thin; [`run`] is the daemon, and tests call it too.
 
+pub mod access;
+pub mod cli;
 pub mod config;
+pub mod control;
+pub mod daemon;
 pub mod demo;
+pub mod dispatch;
 pub mod sources;
+pub mod store;
+pub mod sync;
+
+pub use config::Config;
+pub use daemon::{Daemon, run};

@@ -107,6 +107,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("s");
         std::fs::write(&path, "\n").expect("write");
-        assert!(matches!(SecretRef::File(path).load(), Err(SecretError::Empty(_))));
+        assert!(matches!(
+            SecretRef::File(path).load(),
+            Err(SecretError::Empty(_))
+        ));
     }
 }

@@ -2,6 +2,7 @@
 //! [`SourceRecord`]s. They know nothing of controllers, access or the store.
 
 pub mod csv;
+pub mod fields;
 pub mod json;
 
 use async_trait::async_trait;

@@ -1,0 +1,158 @@
+//! The simulated controller's behaviour: request dispatch, the write gate, injected faults and
+//! the counters tests wait on. Shared by the server and every [`super::SimHandle`].
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
+
+use tokio::sync::watch;
+use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest, server::Service};
+use tokio_util::sync::CancellationToken;
+
+use super::{SimConfig, SimWrite, state::Registers};
+use crate::{
+    Error,
+    profile::{FC03_MAX_REGISTERS, FC16_MAX_REGISTERS},
+};
+
+pub(crate) struct Device {
+    pub config: SimConfig,
+    registers: Mutex<Registers>,
+    writes: Mutex<Vec<SimWrite>>,
+    fault: Mutex<Option<ExceptionCode>>,
+    /// Cancelled to cut every open connection; replaced when the device comes back online.
+    links: Mutex<Option<CancellationToken>>,
+    held: watch::Sender<bool>,
+    pub arrived: watch::Sender<u64>,
+    pub applied: watch::Sender<u64>,
+    pub shutdown: CancellationToken,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking test thread must not take the simulator down with it.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Device {
+    pub fn new(config: SimConfig) -> Result<Self, Error> {
+        config.validate()?;
+        Ok(Device {
+            registers: Mutex::new(Registers::new(config.profile.clone(), config.slots)?),
+            config,
+            writes: Mutex::new(Vec::new()),
+            fault: Mutex::new(None),
+            links: Mutex::new(Some(CancellationToken::new())),
+            held: watch::Sender::new(false),
+            arrived: watch::Sender::new(0),
+            applied: watch::Sender::new(0),
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    pub fn registers(&self) -> MutexGuard<'_, Registers> {
+        lock(&self.registers)
+    }
+
+    /// The token a new connection is cut with, or `None` while offline.
+    pub fn link_token(&self) -> Option<CancellationToken> {
+        lock(&self.links).clone()
+    }
+
+    pub fn set_online(&self, online: bool) {
+        let mut links = lock(&self.links);
+        match (online, links.take()) {
+            (true, current) => *links = Some(current.unwrap_or_default()),
+            (false, Some(current)) => current.cancel(),
+            (false, None) => {}
+        }
+    }
+
+    pub fn writes(&self) -> Vec<SimWrite> {
+        lock(&self.writes).clone()
+    }
+
+    pub fn clear_writes(&self) {
+        lock(&self.writes).clear();
+    }
+
+    pub fn fail_writes(&self, code: Option<ExceptionCode>) {
+        *lock(&self.fault) = code;
+    }
+
+    pub fn hold_writes(&self, held: bool) {
+        self.held.send_replace(held);
+    }
+
+    async fn answer(&self, request: Request<'static>) -> Result<Response, ExceptionCode> {
+        match request {
+            Request::ReadHoldingRegisters(address, count) => {
+                if !(1..=FC03_MAX_REGISTERS).contains(&count) {
+                    return Err(ExceptionCode::IllegalDataValue);
+                }
+                self.registers()
+                    .read(address, count)
+                    .map(Response::ReadHoldingRegisters)
+            }
+            Request::WriteSingleRegister(address, value) => {
+                self.write(address, vec![value]).await?;
+                Ok(Response::WriteSingleRegister(address, value))
+            }
+            Request::WriteMultipleRegisters(address, values) => {
+                let count = u16::try_from(values.len()).unwrap_or(u16::MAX);
+                self.write(address, values.into_owned()).await?;
+                Ok(Response::WriteMultipleRegisters(address, count))
+            }
+            _ => Err(ExceptionCode::IllegalFunction),
+        }
+    }
+
+    /// Logs the write on arrival, waits at the gate, then applies or fails it.
+    async fn write(&self, start: u16, values: Vec<u16>) -> Result<(), ExceptionCode> {
+        let count = values.len();
+        lock(&self.writes).push(SimWrite {
+            start,
+            values: values.clone(),
+        });
+        self.arrived.send_modify(|n| *n += 1);
+        tracing::debug!(start, count, "simulated controller: write arrived");
+
+        let mut gate = self.held.subscribe();
+        // The sender lives as long as `self`, so this only returns once released.
+        let _ = gate.wait_for(|held| !*held).await;
+
+        if !(1..=usize::from(FC16_MAX_REGISTERS)).contains(&count) {
+            return Err(ExceptionCode::IllegalDataValue);
+        }
+        if let Some(code) = *lock(&self.fault) {
+            tracing::debug!(start, %code, "simulated controller: failing write as told");
+            return Err(code);
+        }
+        self.registers().write(start, &values)?;
+        self.applied.send_modify(|n| *n += 1);
+        Ok(())
+    }
+}
+
+/// One connection's view of the device, as tokio-modbus's server wants it.
+#[derive(Clone)]
+pub(crate) struct DeviceService(pub Arc<Device>);
+
+impl Service for DeviceService {
+    type Request = SlaveRequest<'static>;
+    type Response = Response;
+    type Exception = ExceptionCode;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, ExceptionCode>> + Send>>;
+
+    fn call(&self, request: Self::Request) -> Self::Future {
+        let device = Arc::clone(&self.0);
+        Box::pin(async move {
+            if request.slave != device.config.unit {
+                // What a TCP gateway answers for a unit it has no route to.
+                return Err(ExceptionCode::GatewayTargetDevice);
+            }
+            device.answer(request.request).await
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! What tests (and the CLI) hold to watch and steer a running simulated controller.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use tokio::sync::watch;
+use tokio_modbus::ExceptionCode;
+
+use super::device::Device;
+use crate::{Credential, DeviceInfo};
+
+/// One FC06/FC16 request as it reached the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimWrite {
+    pub start: u16,
+    pub values: Vec<u16>,
+}
+
+/// A cloneable handle on a running simulated controller.
+#[derive(Clone)]
+pub struct SimHandle {
+    pub(crate) device: Arc<Device>,
+    pub(crate) local_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("local_addr", &self.local_addr)
+            .field("config", &self.device.config)
+            .finish()
+    }
+}
+
+impl SimHandle {
+    /// Where the simulator listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The slots in use, decoded, in slot order.
+    pub fn table(&self) -> Vec<(u16, Credential)> {
+        self.device.registers().table()
+    }
+
+    /// Raw holding registers from `address`, cut short at the end of the device's memory.
+    pub fn registers(&self, address: u16, count: u16) -> Vec<u16> {
+        self.device.registers().peek(address, count)
+    }
+
+    /// Slot count, generation and CRC as the header currently holds them.
+    pub fn info(&self) -> DeviceInfo {
+        self.device.registers().info()
+    }
+
+    /// Counts applied writes; changes on every write the device accepted, so a test can
+    /// `wait_for` convergence instead of sleeping.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.device.applied.subscribe()
+    }
+
+    /// Counts write requests on arrival, before the hold gate: lets a test know a write is
+    /// in flight (e.g. to kill the gateway while it waits on [`Self::hold_writes`]).
+    pub fn arrivals(&self) -> watch::Receiver<u64> {
+        self.device.arrived.subscribe()
+    }
+
+    /// Every write request since start or [`Self::clear_writes`], in arrival order, including
+    /// ones later refused.
+    pub fn writes(&self) -> Vec<SimWrite> {
+        self.device.writes()
+    }
+
+    pub fn clear_writes(&self) {
+        self.device.clear_writes();
+    }
+
+    /// Offline closes open connections and every new one at once, so clients see the device
+    /// as unreachable; online accepts connections again.
+    pub fn set_online(&self, online: bool) {
+        self.device.set_online(online);
+    }
+
+    /// Answers every write with `code` (after the hold gate) until set back to `None`.
+    pub fn fail_writes(&self, code: Option<ExceptionCode>) {
+        self.device.fail_writes(code);
+    }
+
+    /// Makes write requests wait, unapplied and unanswered, until [`Self::release_writes`].
+    pub fn hold_writes(&self) {
+        self.device.hold_writes(true);
+    }
+
+    pub fn release_writes(&self) {
+        self.device.hold_writes(false);
+    }
+
+    /// Factory reset: every slot cleared, generation 0 (a replaced or reflashed controller).
+    pub fn wipe(&self) {
+        self.device.registers().wipe();
+    }
+
+    /// Stops the server and closes its connections.
+    pub fn shutdown(&self) {
+        self.device.shutdown.cancel();
+    }
+}

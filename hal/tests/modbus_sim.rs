@@ -1,0 +1,353 @@
+//! The Modbus TCP driver against the simulated controller, over real sockets on 127.0.0.1.
+
+use std::time::Duration;
+
+use lintel_hal::{
+    BatchError, Change, Controller, Credential, ErrorKind, Op, RegisterProfile, WordOrder,
+    modbus::ModbusTcp,
+    sim::{ExceptionCode, SimConfig, SimController, SimHandle},
+};
+use tokio::net::TcpListener;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn sim(slots: u16, profile: RegisterProfile) -> SimHandle {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    SimController::spawn(
+        listener,
+        SimConfig {
+            unit: 1,
+            slots,
+            profile,
+        },
+    )
+    .expect("sim config")
+}
+
+fn driver(sim: &SimHandle, profile: RegisterProfile) -> ModbusTcp {
+    ModbusTcp::new(sim.local_addr(), 1, profile, TIMEOUT).expect("driver config")
+}
+
+fn credential(n: u32) -> Credential {
+    Credential {
+        card: 0x00A0_0000 + n,
+        doors: (n % 255) as u8 + 1,
+        valid_from: 1_700_000_000 + n,
+        valid_until: if n % 3 == 0 {
+            None
+        } else {
+            Some(1_800_000_000 + n)
+        },
+        pin: if n % 2 == 0 {
+            Some((n * 37 % 10_000) as u16)
+        } else {
+            None
+        },
+    }
+}
+
+fn grant(slot: u16) -> Op {
+    Op {
+        slot,
+        change: Change::Grant(credential(u32::from(slot))),
+    }
+}
+
+fn revoke(slot: u16) -> Op {
+    Op {
+        slot,
+        change: Change::Revoke {
+            card: credential(u32::from(slot)).card,
+        },
+    }
+}
+
+fn batch_error(result: Result<(), BatchError>) -> BatchError {
+    result.expect_err("the batch should fail")
+}
+
+#[tokio::test]
+async fn grants_and_revokes_round_trip_in_coalesced_frames() {
+    let profile = RegisterProfile::default();
+    let sim = sim(64, profile.clone()).await;
+    let mut driver = driver(&sim, profile.clone());
+
+    let info = driver.probe().await.expect("probe");
+    assert_eq!((info.slots, info.generation), (64, 0));
+
+    let grants: Vec<Op> = (0..40).map(grant).collect();
+    driver.apply(&grants).await.expect("grant 40");
+
+    let writes = sim.writes();
+    assert!(
+        writes.iter().all(|w| w.values.len() <= 123),
+        "FC16 over 123 registers"
+    );
+    let frames: Vec<(u16, usize)> = writes.iter().map(|w| (w.start, w.values.len())).collect();
+    // 15 slots of 8 registers per frame, then the generation bump.
+    assert_eq!(frames, vec![(16, 120), (136, 120), (256, 80), (4, 2)]);
+
+    let expected: Vec<(u16, Credential)> = (0..40).map(|s| (s, credential(u32::from(s)))).collect();
+    assert_eq!(driver.read_table().await.expect("read back"), expected);
+    assert_eq!(sim.table(), expected);
+
+    let info = driver.probe().await.expect("probe");
+    assert_eq!(info.generation, 1);
+    let checksum = profile.table_checksum(64, expected.iter().map(|(s, c)| (*s, c)));
+    assert_eq!(Some(info.checksum), checksum.ok());
+
+    sim.clear_writes();
+    let revokes = [revoke(3), revoke(4), revoke(5), revoke(20), revoke(39)];
+    driver.apply(&revokes).await.expect("revoke");
+    let frames: Vec<(u16, usize)> = sim
+        .writes()
+        .iter()
+        .map(|w| (w.start, w.values.len()))
+        .collect();
+    assert_eq!(frames, vec![(40, 24), (176, 8), (328, 8), (4, 2)]);
+
+    let remaining: Vec<(u16, Credential)> = expected
+        .into_iter()
+        .filter(|(s, _)| ![3, 4, 5, 20, 39].contains(s))
+        .collect();
+    assert_eq!(driver.read_table().await.expect("read back"), remaining);
+    assert_eq!(sim.table(), remaining);
+    assert_eq!(driver.probe().await.expect("probe").generation, 2);
+}
+
+#[tokio::test]
+async fn read_back_spans_several_reads() {
+    // 100 slots = 800 registers: seven FC03 reads of at most 15 slots (120 registers).
+    let profile = RegisterProfile::default();
+    let sim = sim(100, profile.clone()).await;
+    let mut driver = driver(&sim, profile);
+    let ops = [grant(0), grant(14), grant(15), grant(99)];
+    driver.apply(&ops).await.expect("grant");
+    let slots: Vec<u16> = driver
+        .read_table()
+        .await
+        .expect("read")
+        .iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(slots, vec![0, 14, 15, 99]);
+}
+
+#[tokio::test]
+async fn refused_write_maps_to_config_and_changes_nothing() {
+    let profile = RegisterProfile::default();
+    let sim = sim(32, profile.clone()).await;
+    let mut driver = driver(&sim, profile);
+    driver.apply(&[grant(1)]).await.expect("first grant");
+    let before = sim.info();
+
+    sim.fail_writes(Some(ExceptionCode::IllegalDataAddress));
+    let err = batch_error(driver.apply(&[grant(2), grant(3)]).await);
+    assert_eq!(err.error.kind(), ErrorKind::Config);
+    assert_eq!(err.applied, 0);
+    assert_eq!(sim.table(), vec![(1, credential(1))]);
+    assert_eq!(sim.info(), before);
+
+    sim.fail_writes(Some(ExceptionCode::ServerDeviceBusy));
+    let err = batch_error(driver.apply(&[grant(2)]).await);
+    assert_eq!(err.error.kind(), ErrorKind::Busy);
+    assert!(err.error.kind().is_retryable());
+
+    // The exception left the connection usable.
+    sim.fail_writes(None);
+    driver
+        .apply(&[grant(2)])
+        .await
+        .expect("after the fault clears");
+    assert_eq!(sim.table().len(), 2);
+}
+
+#[tokio::test]
+async fn offline_device_is_unreachable_until_it_returns() {
+    let profile = RegisterProfile::default();
+    let sim = sim(32, profile.clone()).await;
+    let mut driver = driver(&sim, profile);
+    driver.probe().await.expect("connects while online");
+
+    sim.set_online(false);
+    // The connection the driver holds is cut too.
+    let err = batch_error(driver.apply(&[grant(1)]).await);
+    assert_eq!((err.error.kind(), err.applied), (ErrorKind::Unreachable, 0));
+    let err = driver.probe().await.expect_err("still offline");
+    assert_eq!(err.kind(), ErrorKind::Unreachable);
+
+    sim.set_online(true);
+    driver.apply(&[grant(1)]).await.expect("reconnects");
+    assert_eq!(sim.table(), vec![(1, credential(1))]);
+}
+
+#[tokio::test]
+async fn nothing_listening_is_unreachable() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let mut driver =
+        ModbusTcp::new(addr, 1, RegisterProfile::default(), TIMEOUT).expect("driver config");
+    let err = driver.probe().await.expect_err("nobody there");
+    assert_eq!(err.kind(), ErrorKind::Unreachable);
+}
+
+#[tokio::test]
+async fn profile_mismatch_is_a_config_error() {
+    let device_profile = RegisterProfile {
+        slot_registers: 10,
+        ..RegisterProfile::default()
+    };
+    let sim = sim(8, device_profile).await;
+    let mut driver = driver(&sim, RegisterProfile::default());
+    let err = driver.probe().await.expect_err("slot size differs");
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(
+        err.message().contains("expected 8") && err.message().contains("10"),
+        "{err}"
+    );
+
+    // Looking for the header in the wrong place finds no magic.
+    let shifted = RegisterProfile {
+        header_base: 2,
+        slots_base: 18,
+        ..RegisterProfile::default()
+    };
+    let mut driver = ModbusTcp::new(sim.local_addr(), 1, shifted, TIMEOUT).expect("config");
+    let err = driver.probe().await.expect_err("no magic");
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.message().contains("magic"), "{err}");
+}
+
+#[tokio::test]
+async fn low_word_first_round_trips() {
+    let profile = RegisterProfile {
+        word_order: WordOrder::LowFirst,
+        ..RegisterProfile::default()
+    };
+    let sim = sim(16, profile.clone()).await;
+    let mut driver = driver(&sim, profile);
+    let c = Credential {
+        card: 0x0001_0002,
+        doors: 3,
+        valid_from: 0x0003_0004,
+        valid_until: Some(0x0005_0006),
+        pin: None,
+    };
+    driver
+        .apply(&[
+            Op {
+                slot: 0,
+                change: Change::Grant(c),
+            },
+            grant(1),
+        ])
+        .await
+        .expect("grant");
+    assert_eq!(sim.registers(16, 8), vec![0x0303, 2, 1, 4, 3, 6, 5, 0xFFFF]);
+    assert_eq!(
+        sim.registers(4, 2),
+        vec![1, 0],
+        "generation is low word first too"
+    );
+    assert_eq!(
+        driver.read_table().await.expect("read"),
+        vec![(0, c), (1, credential(1))]
+    );
+    assert_eq!(driver.probe().await.expect("probe").generation, 1);
+}
+
+#[tokio::test]
+async fn slot_beyond_the_device_is_a_config_error_naming_it() {
+    let profile = RegisterProfile::default();
+    let sim = sim(16, profile.clone()).await;
+    let mut driver = driver(&sim, profile);
+    let err = batch_error(driver.apply(&[grant(2), grant(16), grant(3)]).await);
+    assert_eq!(err.error.kind(), ErrorKind::Config);
+    assert!(err.error.message().contains("slot 16"), "{err}");
+    // The op before it was written and confirmed; nothing after it was.
+    assert_eq!(err.applied, 1);
+    assert_eq!(sim.table(), vec![(2, credential(2))]);
+    assert_eq!(
+        sim.info().generation,
+        0,
+        "an incomplete batch does not bump the generation"
+    );
+}
+
+#[tokio::test]
+async fn held_writes_wait_until_released() {
+    let profile = RegisterProfile::default();
+    let sim = sim(16, profile.clone()).await;
+    let mut driver = driver(&sim, profile);
+    let mut arrivals = sim.arrivals();
+    let mut applied = sim.subscribe();
+
+    sim.hold_writes();
+    let task = tokio::spawn(async move { driver.apply(&[grant(0)]).await });
+    arrivals.wait_for(|n| *n >= 1).await.expect("write arrives");
+    assert!(sim.table().is_empty(), "held write is not applied");
+
+    sim.release_writes();
+    task.await.expect("task").expect("apply");
+    // Slot frame and generation bump.
+    applied.wait_for(|n| *n >= 2).await.expect("applied");
+    assert_eq!(sim.table(), vec![(0, credential(0))]);
+}
+
+#[tokio::test]
+async fn unanswered_request_times_out_and_the_next_call_reconnects() {
+    let profile = RegisterProfile::default();
+    let sim = sim(16, profile.clone()).await;
+    let mut driver =
+        ModbusTcp::new(sim.local_addr(), 1, profile, Duration::from_millis(200)).expect("config");
+    sim.hold_writes();
+    let err = batch_error(driver.apply(&[grant(0)]).await);
+    assert_eq!((err.error.kind(), err.applied), (ErrorKind::Timeout, 0));
+    let mut applied = sim.subscribe();
+    sim.release_writes();
+    driver.apply(&[grant(1)]).await.expect("fresh connection");
+    // The released slot-0 write, the slot-1 write and its generation bump.
+    applied.wait_for(|n| *n >= 3).await.expect("applied");
+    assert_eq!(
+        sim.table().len(),
+        2,
+        "the timed-out write still landed, as on a real device"
+    );
+}
+
+#[tokio::test]
+async fn wrong_unit_id_times_out_like_an_absent_gateway_target() {
+    let profile = RegisterProfile::default();
+    let sim = sim(16, profile.clone()).await;
+    let mut driver = ModbusTcp::new(sim.local_addr(), 2, profile, TIMEOUT).expect("config");
+    let err = driver.probe().await.expect_err("unit 2 is not there");
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+}
+
+#[test]
+fn constructor_rejects_bad_arguments() {
+    let p = RegisterProfile::default;
+    let kind = |r: Result<ModbusTcp, lintel_hal::Error>| r.err().map(|e| e.kind());
+    assert_eq!(
+        kind(ModbusTcp::new("10.0.0.5", 1, p(), TIMEOUT)),
+        Some(ErrorKind::Config)
+    );
+    assert_eq!(
+        kind(ModbusTcp::new("10.0.0.5:502", 0, p(), TIMEOUT)),
+        Some(ErrorKind::Config)
+    );
+    assert_eq!(
+        kind(ModbusTcp::new("10.0.0.5:502", 248, p(), TIMEOUT)),
+        Some(ErrorKind::Config)
+    );
+    let bad = RegisterProfile {
+        max_write_registers: 200,
+        ..p()
+    };
+    assert_eq!(
+        kind(ModbusTcp::new("10.0.0.5:502", 1, bad, TIMEOUT)),
+        Some(ErrorKind::Config)
+    );
+    assert!(ModbusTcp::new("controller.local:502", 247, p(), TIMEOUT).is_ok());
+}

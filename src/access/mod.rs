@@ -1,0 +1,209 @@
+//! Who opens which door, and when: turns people, their credentials and the configured groups
+//! into the table every controller should hold. Pure functions of their inputs and `now`, so
+//! the gateway's own scheduler and `explain` agree with what is pushed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use jiff::Timestamp;
+use jiff::civil::{Date, Time};
+use jiff::tz::TimeZone;
+use lintel_hal::Credential;
+
+use crate::config::{Config, GroupMatch};
+use crate::store::{CredentialRecord, Person};
+
+/// What every controller should hold, by controller name then card.
+pub type Desired = BTreeMap<String, BTreeMap<u32, Credential>>;
+
+/// When a person may use their doors. `None` ends are open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+/// The decision for one person at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// Door masks by controller, valid in `window`.
+    Granted {
+        doors: BTreeMap<String, u8>,
+        window: Window,
+    },
+    Denied(String),
+}
+
+#[derive(Debug, Clone)]
+struct Group {
+    matches: GroupMatch,
+    /// (controller, door index)
+    doors: Vec<(String, u8)>,
+}
+
+/// The access rules of one config.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    tz: TimeZone,
+    start_time: Time,
+    end_time: Time,
+    statuses: HashSet<String>,
+    groups: Vec<Group>,
+    controllers: Vec<String>,
+}
+
+impl Policy {
+    pub fn new(config: &Config) -> Policy {
+        let doors: HashMap<&str, (String, u8)> = config
+            .doors
+            .iter()
+            .map(|d| (d.name.as_str(), (d.controller.clone(), d.index)))
+            .collect();
+        let groups = config
+            .groups
+            .iter()
+            .map(|g| Group {
+                matches: g.matches.clone(),
+                doors: g
+                    .doors
+                    .iter()
+                    .filter_map(|d| doors.get(d.as_str()).cloned())
+                    .collect(),
+            })
+            .collect();
+        Policy {
+            tz: config.time_zone(),
+            start_time: crate::config::parse_hh_mm(&config.access.start_time)
+                .unwrap_or(Time::midnight()),
+            end_time: crate::config::parse_hh_mm(&config.access.end_time)
+                .unwrap_or(Time::midnight()),
+            statuses: config
+                .policy
+                .lease_statuses
+                .iter()
+                .map(|s| s.to_lowercase())
+                .collect(),
+            groups,
+            controllers: config
+                .controllers
+                .iter()
+                .map(|c| c.name().to_string())
+                .collect(),
+        }
+    }
+
+    pub fn controllers(&self) -> &[String] {
+        &self.controllers
+    }
+
+    fn at(&self, date: Date, time: Time) -> Option<Timestamp> {
+        date.to_datetime(time)
+            .to_zoned(self.tz.clone())
+            .ok()
+            .map(|z| z.timestamp())
+    }
+
+    /// Move-in (else lease start) at the start time, to move-out (else lease end) at the end
+    /// time, in the site's zone.
+    pub fn window(&self, person: &Person) -> Window {
+        Window {
+            from: person
+                .move_in
+                .or(person.lease_start)
+                .and_then(|d| self.at(d, self.start_time)),
+            until: person
+                .move_out
+                .or(person.lease_end)
+                .and_then(|d| self.at(d, self.end_time)),
+        }
+    }
+
+    pub fn access(&self, person: &Person, now: Timestamp) -> Access {
+        if !person.at_source {
+            return Access::Denied(format!("no longer listed by source `{}`", person.source));
+        }
+        if !person.access_enabled {
+            return Access::Denied("access disabled by an administrator".to_string());
+        }
+        if !self.statuses.contains(&person.status) {
+            return Access::Denied(format!(
+                "lease status `{}` does not carry access",
+                person.status
+            ));
+        }
+        let window = self.window(person);
+        if let Some(until) = window.until
+            && until <= now
+        {
+            return Access::Denied(format!("access window ended at {until}"));
+        }
+        let mut doors: BTreeMap<String, u8> = BTreeMap::new();
+        for group in self.groups.iter().filter(|g| matches(&g.matches, person)) {
+            for (controller, index) in &group.doors {
+                *doors.entry(controller.clone()).or_default() |= 1 << index;
+            }
+        }
+        if doors.is_empty() {
+            return Access::Denied("no access group gives this person a door".to_string());
+        }
+        Access::Granted { doors, window }
+    }
+
+    /// The table every controller should hold at `now`, and the next instant that changes it
+    /// without any new input (the earliest window end still ahead).
+    pub fn desired(
+        &self,
+        people: &[Person],
+        credentials: &[CredentialRecord],
+        now: Timestamp,
+    ) -> (Desired, Option<Timestamp>) {
+        let mut desired: Desired = self
+            .controllers
+            .iter()
+            .map(|c| (c.clone(), BTreeMap::new()))
+            .collect();
+        let mut cards: HashMap<&str, Vec<u32>> = HashMap::new();
+        for c in credentials {
+            cards.entry(c.person_id.as_str()).or_default().push(c.card);
+        }
+        let mut next = None;
+        for person in people {
+            let Some(person_cards) = cards.get(person.id.as_str()) else {
+                continue;
+            };
+            let Access::Granted { doors, window } = self.access(person, now) else {
+                continue;
+            };
+            if let Some(until) = window.until {
+                next = Some(next.map_or(until, |n: Timestamp| n.min(until)));
+            }
+            for (controller, mask) in doors {
+                let table = desired.entry(controller).or_default();
+                for &card in person_cards {
+                    table.insert(
+                        card,
+                        Credential {
+                            card,
+                            doors: mask,
+                            valid_from: window.from.map_or(0, unix_u32),
+                            valid_until: window.until.map(unix_u32),
+                            pin: None,
+                        },
+                    );
+                }
+            }
+        }
+        (desired, next)
+    }
+}
+
+fn matches(m: &GroupMatch, person: &Person) -> bool {
+    m.person_type.is_none_or(|t| t == person.person_type)
+}
+
+/// Controllers keep windows as unsigned 32-bit Unix seconds.
+fn unix_u32(t: Timestamp) -> u32 {
+    t.as_second().clamp(0, i64::from(u32::MAX - 1)) as u32
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,119 @@
+//! The `lintel` command: the daemon and its own admin client.
+
+mod args;
+mod client;
+mod logging;
+pub use logging::init as init_logging;
+mod render;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+pub use args::{Cli, Command};
+
+use crate::config::Config;
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lintel: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(dispatch(cli.command))
+}
+
+async fn dispatch(command: Command) -> ExitCode {
+    let result = match command {
+        Command::Run(args) => run_daemon(&args.config).await,
+        Command::Demo { dir } => crate::demo::run(dir, shutdown_on_signal())
+            .await
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
+        Command::CheckConfig(args) => check_config(&args.config),
+        Command::Sim(sim) => run_sim(sim).await,
+        client => return client::run(client).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lintel: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run_daemon(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(path)?;
+    logging::init(&config.log.level);
+    crate::daemon::run(config, shutdown_on_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(path)?;
+    for source in &config.sources {
+        crate::daemon::check_source(source)?;
+    }
+    println!(
+        "{}: OK ({} source(s), {} controller(s), {} door(s), {} group(s))",
+        path.display(),
+        config.sources.len(),
+        config.controllers.len(),
+        config.doors.len(),
+        config.groups.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_sim(sim: args::SimCommand) -> anyhow::Result<ExitCode> {
+    logging::init("info");
+    let args::SimCommand::Modbus {
+        listen,
+        unit,
+        slots,
+    } = sim;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let config = lintel_hal::sim::SimConfig {
+        unit,
+        slots,
+        profile: lintel_hal::RegisterProfile::default(),
+    };
+    println!("simulated Modbus controller on {addr} (unit {unit}, {slots} slots); Ctrl-C stops it");
+    lintel_hal::sim::serve(listener, config, shutdown_on_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A token cancelled by SIGINT or SIGTERM.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+        }
+        cancel.cancel();
+    });
+    token
+}

@@ -1,0 +1,148 @@
+//! Serves the control socket.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::peer::{Access, PeerPolicy};
+use super::protocol::{Reply, Request};
+use crate::daemon::engine::Engine;
+
+/// Longest request line accepted; anything longer is a confused or hostile peer.
+const MAX_REQUEST: u64 = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("another lintel is already serving {0}")]
+    InUse(PathBuf),
+    #[error("cannot create control socket {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Binds the socket, replacing a stale file left by a crash but never a live daemon's socket.
+pub async fn bind(path: &Path) -> Result<UnixListener, BindError> {
+    let io = |source| BindError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(BindError::InUse(path.to_path_buf()));
+        }
+        std::fs::remove_file(path).map_err(io)?;
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let listener = UnixListener::bind(path).map_err(io)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(io)?;
+    Ok(listener)
+}
+
+pub async fn serve(
+    listener: UnixListener,
+    engine: Arc<Engine>,
+    policy: PeerPolicy,
+    started: Instant,
+    shutdown: CancellationToken,
+) {
+    let tracker = TaskTracker::new();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "control accept failed");
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let engine = engine.clone();
+        let policy = policy.clone();
+        tracker.spawn(async move {
+            if let Err(e) = handle(stream, &engine, &policy, started).await {
+                tracing::debug!(error = %e, "control connection ended");
+            }
+        });
+    }
+    tracker.close();
+    tracker.wait().await;
+}
+
+async fn handle(
+    stream: UnixStream,
+    engine: &Engine,
+    policy: &PeerPolicy,
+    started: Instant,
+) -> std::io::Result<()> {
+    let access = match stream.peer_cred() {
+        Ok(cred) => policy.access(cred.uid(), cred.gid()),
+        Err(_) => Access::None,
+    };
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read.take(MAX_REQUEST))
+        .read_line(&mut line)
+        .await?;
+    let reply = match serde_json::from_str::<Request>(&line) {
+        Err(e) => Reply::Error(format!("bad request: {e}")),
+        Ok(_) if access == Access::None => Reply::Error(
+            "permission denied: not root, the lintel service user, or in its read group".into(),
+        ),
+        Ok(req) if req.mutates() && access != Access::Full => Reply::Error(
+            "permission denied: this request changes access; run it as root or the lintel user"
+                .into(),
+        ),
+        Ok(req) => answer(req, engine, started).await,
+    };
+    let mut out = serde_json::to_vec(&reply).unwrap_or_default();
+    out.push(b'\n');
+    write.write_all(&out).await?;
+    write.shutdown().await
+}
+
+async fn answer(req: Request, engine: &Engine, started: Instant) -> Reply {
+    let result: Result<serde_json::Value, String> = match req {
+        Request::Status => engine
+            .status(started)
+            .map(|s| json!(s))
+            .map_err(|e| e.to_string()),
+        Request::SyncNow => Ok(json!(engine.sync_all().await)),
+        Request::CredentialsAdd { person, card } => engine
+            .add_credential(&person, card)
+            .await
+            .map(|c| json!(c))
+            .map_err(|e| e.to_string()),
+        Request::CredentialsRemove { card } => engine
+            .remove_credential(card)
+            .await
+            .map(|c| json!(c))
+            .map_err(|e| e.to_string()),
+        Request::CredentialsList => engine
+            .store
+            .credentials()
+            .map(|c| json!(c))
+            .map_err(|e| e.to_string()),
+        Request::Activity { limit } => engine
+            .store
+            .activity(limit)
+            .map(|a| json!(a))
+            .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(v) => Reply::Ok(v),
+        Err(e) => Reply::Error(e),
+    }
+}

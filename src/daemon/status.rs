@@ -1,0 +1,184 @@
+//! The technician's view: one health verdict with its top reason, then sources, people,
+//! controllers and alerts. Secrets never appear here.
+
+use std::time::Instant;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::engine::Engine;
+use crate::access::Access;
+use crate::dispatch::lock;
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub version: String,
+    pub site: String,
+    pub uptime_s: u64,
+    pub healthy: bool,
+    /// One line: `OK` or `DEGRADED: <top reason>`.
+    pub summary: String,
+    pub sources: Vec<SourceStatus>,
+    pub people: PeopleCounts,
+    pub controllers: Vec<ControllerReport>,
+    pub store: StoreReport,
+    pub alerts: Vec<Alert>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceStatus {
+    pub name: String,
+    pub kind: String,
+    pub enabled: bool,
+    pub last_attempt_at: Option<Timestamp>,
+    pub last_success_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub people_in_scope: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PeopleCounts {
+    pub total: usize,
+    /// Opening at least one door right now (or once their window starts).
+    pub active: usize,
+    pub disabled: usize,
+    pub pending_review: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ControllerReport {
+    pub name: String,
+    pub kind: String,
+    pub online: bool,
+    pub pending_ops: usize,
+    /// Credentials the controller confirmed it holds.
+    pub credentials: usize,
+    pub last_ack_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoreReport {
+    pub path: String,
+    pub size_bytes: u64,
+    pub credentials: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Alert {
+    pub kind: String,
+    pub subject: String,
+    pub message: String,
+}
+
+impl Engine {
+    pub fn status(&self, started: Instant) -> Result<Status, StoreError> {
+        let now = Timestamp::now();
+        let mut alerts = Vec::new();
+        let mut alert = |kind: &str, subject: &str, message: String| {
+            alerts.push(Alert {
+                kind: kind.to_string(),
+                subject: subject.to_string(),
+                message,
+            });
+        };
+
+        let mut sources = Vec::new();
+        for runner in &self.sources {
+            let state = self.store.source_state(&runner.name)?;
+            if runner.enabled {
+                match (&state.last_error, state.last_success_at) {
+                    (Some(e), _) => alert(
+                        "source_failing",
+                        &runner.name,
+                        format!("source {} failing: {e}", runner.name),
+                    ),
+                    (None, None) => alert(
+                        "source_not_synced",
+                        &runner.name,
+                        format!("source {} has not synced yet", runner.name),
+                    ),
+                    (None, Some(_)) => {}
+                }
+            }
+            sources.push(SourceStatus {
+                name: runner.name.clone(),
+                kind: runner.kind.to_string(),
+                enabled: runner.enabled,
+                last_attempt_at: state.last_attempt_at,
+                last_success_at: state.last_success_at,
+                last_error: state.last_error,
+                people_in_scope: state.people_in_scope,
+            });
+        }
+
+        let people = self.store.people()?;
+        let active = people
+            .iter()
+            .filter(|p| matches!(self.policy.access(p, now), Access::Granted { .. }))
+            .count();
+        let counts = PeopleCounts {
+            total: people.len(),
+            active,
+            disabled: people.len() - active,
+            pending_review: 0,
+        };
+
+        let mut controllers = Vec::new();
+        for c in &self.config.controllers {
+            let name = c.name();
+            let live = self
+                .controller_status
+                .get(name)
+                .map(|s| lock(s).clone())
+                .unwrap_or_default();
+            let online = live.online.unwrap_or(false);
+            match (&live.last_error, live.online) {
+                (Some(e), _) => alert("controller_error", name, format!("controller {name}: {e}")),
+                (None, None) => alert(
+                    "controller_not_contacted",
+                    name,
+                    format!("controller {name} not contacted yet"),
+                ),
+                (None, Some(false)) => alert(
+                    "controller_offline",
+                    name,
+                    format!("controller {name} offline"),
+                ),
+                (None, Some(true)) => {}
+            }
+            controllers.push(ControllerReport {
+                name: name.to_string(),
+                kind: c.kind().to_string(),
+                online,
+                pending_ops: self.store.outbox_len(name),
+                credentials: self.store.acked(name)?.len(),
+                last_ack_at: live.last_ack_at,
+                last_error: live.last_error,
+            });
+        }
+
+        let healthy = alerts.is_empty();
+        let summary = match alerts.first() {
+            None => "OK".to_string(),
+            Some(top) => format!("DEGRADED: {}", top.message),
+        };
+        Ok(Status {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            site: self.config.site.name.clone(),
+            uptime_s: started.elapsed().as_secs(),
+            healthy,
+            summary,
+            sources,
+            people: counts,
+            controllers,
+            store: StoreReport {
+                path: self.config.store.path.display().to_string(),
+                size_bytes: self.store.size_on_disk(),
+                credentials: self.store.credentials()?.len(),
+            },
+            alerts,
+        })
+    }
+}

@@ -1,0 +1,230 @@
+//! Normalisation shared by the source adapters: every adapter reads raw text per field into
+//! [`RawFields`], and [`RawFields::normalise`] turns that into a [`SourceRecord`] or a
+//! [`SkippedRecord`] with the same rules and the same reasons everywhere.
+
+use jiff::civil::Date;
+
+use super::{SkippedRecord, SourceRecord};
+
+/// The raw text of one record's fields, as read by an adapter (untrimmed; `None` when the field
+/// is absent or null).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawFields {
+    pub external_id: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub unit: Option<String>,
+    pub status: Option<String>,
+    pub lease_start: Option<String>,
+    pub lease_end: Option<String>,
+    pub move_in: Option<String>,
+    pub move_out: Option<String>,
+}
+
+impl RawFields {
+    /// The trimmed external id, if there is a non-empty one.
+    pub fn external_id(&self) -> Option<String> {
+        non_empty(self.external_id.as_deref())
+    }
+
+    /// Normalises one record found at `index` of the source's listing.
+    ///
+    /// Rules: the external id is required (trimmed, non-empty); names are trimmed (absent → "");
+    /// the email is trimmed and lower-cased (empty → `None`); phone and unit are trimmed (empty →
+    /// `None`); the status is required, trimmed and lower-cased; dates are `YYYY-MM-DD` or
+    /// `MM/DD/YYYY` (empty → `None`).
+    pub fn normalise(&self, index: usize) -> Result<SourceRecord, SkippedRecord> {
+        let external_id = self.external_id();
+        let skip = |reason: String| SkippedRecord {
+            index,
+            external_id: external_id.clone(),
+            reason,
+        };
+        let Some(id) = external_id.clone() else {
+            return Err(skip("external_id: missing or empty".to_string()));
+        };
+        let Some(status) = non_empty(self.status.as_deref()) else {
+            return Err(skip("status: missing or empty".to_string()));
+        };
+        let date = |field: &str, value: &Option<String>| {
+            parse_optional_date(value.as_deref())
+                .map_err(|reason| skip(format!("{field}: {reason}")))
+        };
+        Ok(SourceRecord {
+            external_id: id,
+            first_name: trimmed(self.first_name.as_deref()),
+            last_name: trimmed(self.last_name.as_deref()),
+            email: normalise_email(self.email.as_deref()),
+            phone: non_empty(self.phone.as_deref()),
+            unit: non_empty(self.unit.as_deref()),
+            status: status.to_lowercase(),
+            lease_start: date("lease_start", &self.lease_start)?,
+            lease_end: date("lease_end", &self.lease_end)?,
+            move_in: date("move_in", &self.move_in)?,
+            move_out: date("move_out", &self.move_out)?,
+        })
+    }
+}
+
+/// Trimmed text; absent → "".
+pub fn trimmed(value: Option<&str>) -> String {
+    value.map(str::trim).unwrap_or_default().to_string()
+}
+
+/// Trimmed text; absent or blank → `None`.
+pub fn non_empty(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+/// Trimmed and lower-cased; absent or blank → `None`.
+pub fn normalise_email(value: Option<&str>) -> Option<String> {
+    non_empty(value).map(|v| v.to_lowercase())
+}
+
+/// A date as `YYYY-MM-DD` or `MM/DD/YYYY` (month and day may have one digit); absent or blank →
+/// `None`. The error is a reason fit for a [`SkippedRecord`] (without the field name).
+pub fn parse_optional_date(value: Option<&str>) -> Result<Option<Date>, String> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(text) => parse_date(text).map(Some),
+    }
+}
+
+/// A date as `YYYY-MM-DD` or `MM/DD/YYYY` (month and day may have one digit).
+pub fn parse_date(text: &str) -> Result<Date, String> {
+    let bad = || format!("{text:?} is not a date (expected YYYY-MM-DD or MM/DD/YYYY)");
+    let parts: Vec<&str> = if text.contains('/') {
+        text.split('/').collect()
+    } else {
+        text.split('-').collect()
+    };
+    let [a, b, c] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let (year, month, day) = if text.contains('/') {
+        if !(1..=2).contains(&a.len()) || !(1..=2).contains(&b.len()) || c.len() != 4 {
+            return Err(bad());
+        }
+        (*c, *a, *b)
+    } else {
+        if a.len() != 4 || b.len() != 2 || c.len() != 2 {
+            return Err(bad());
+        }
+        (*a, *b, *c)
+    };
+    let number = |s: &str| -> Option<i16> {
+        if s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse().ok()
+        } else {
+            None
+        }
+    };
+    let (Some(year), Some(month), Some(day)) = (number(year), number(month), number(day)) else {
+        return Err(bad());
+    };
+    let (Ok(month), Ok(day)) = (i8::try_from(month), i8::try_from(day)) else {
+        return Err(bad());
+    };
+    Date::new(year, month, day).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    fn raw(id: &str, status: &str) -> RawFields {
+        RawFields {
+            external_id: Some(id.to_string()),
+            status: Some(status.to_string()),
+            ..RawFields::default()
+        }
+    }
+
+    #[test]
+    fn dates_accept_iso_and_us_forms() {
+        assert_eq!(parse_date("2025-08-01"), Ok(date(2025, 8, 1)));
+        assert_eq!(parse_date("08/01/2025"), Ok(date(2025, 8, 1)));
+        assert_eq!(parse_date("8/1/2025"), Ok(date(2025, 8, 1)));
+        assert_eq!(parse_date("02/29/2024"), Ok(date(2024, 2, 29)));
+        assert_eq!(parse_optional_date(Some("  ")), Ok(None));
+        assert_eq!(parse_optional_date(None), Ok(None));
+        assert_eq!(
+            parse_optional_date(Some(" 2026-07-31 ")),
+            Ok(Some(date(2026, 7, 31)))
+        );
+    }
+
+    #[test]
+    fn dates_reject_everything_else() {
+        for bad in [
+            "2025-8-1",
+            "2025-13-01",
+            "02/29/2025",
+            "13/01/2025",
+            "01/02/25",
+            "2025/08/01",
+            "+2025-08-01",
+            "2025-08-01T00:00:00",
+            "soon",
+            "01-02-2025",
+            "1/2/3/2025",
+            "-1/02/2025",
+        ] {
+            let err = parse_date(bad).expect_err(bad);
+            assert!(err.contains("expected YYYY-MM-DD or MM/DD/YYYY"), "{err}");
+        }
+    }
+
+    #[test]
+    fn normalise_trims_and_lowercases() {
+        let record = RawFields {
+            external_id: Some(" R-1 ".into()),
+            first_name: Some(" Ada ".into()),
+            last_name: None,
+            email: Some(" Ada@Example.COM ".into()),
+            phone: Some("  ".into()),
+            unit: Some(" 101 ".into()),
+            status: Some(" Current ".into()),
+            lease_start: Some("2025-01-01".into()),
+            move_out: Some("".into()),
+            ..RawFields::default()
+        }
+        .normalise(0)
+        .expect("valid");
+        assert_eq!(record.external_id, "R-1");
+        assert_eq!(record.first_name, "Ada");
+        assert_eq!(record.last_name, "");
+        assert_eq!(record.email.as_deref(), Some("ada@example.com"));
+        assert_eq!(record.phone, None);
+        assert_eq!(record.unit.as_deref(), Some("101"));
+        assert_eq!(record.status, "current");
+        assert_eq!(record.lease_start, Some(date(2025, 1, 1)));
+        assert_eq!(record.move_out, None);
+    }
+
+    #[test]
+    fn missing_id_status_and_bad_dates_are_skipped_with_reasons() {
+        let skipped = raw("  ", "current").normalise(3).expect_err("no id");
+        assert_eq!(skipped.index, 3);
+        assert_eq!(skipped.external_id, None);
+        assert_eq!(skipped.reason, "external_id: missing or empty");
+
+        let skipped = raw("R-2", "").normalise(4).expect_err("no status");
+        assert_eq!(skipped.external_id.as_deref(), Some("R-2"));
+        assert_eq!(skipped.reason, "status: missing or empty");
+
+        let mut bad_date = raw("R-3", "current");
+        bad_date.lease_end = Some("31/12/2025".into());
+        let skipped = bad_date.normalise(5).expect_err("bad date");
+        assert_eq!(
+            skipped.reason,
+            "lease_end: \"31/12/2025\" is not a date (expected YYYY-MM-DD or MM/DD/YYYY)"
+        );
+    }
+}

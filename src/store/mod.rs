@@ -1,0 +1,413 @@
+//! The embedded sled store: typed trees, a schema version, and transactions so that people,
+//! credentials and the outbox entries derived from them change together or not at all. Every
+//! write is flushed before it is reported done.
+
+mod keys;
+mod model;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use lintel_hal::Change;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+pub use model::{
+    AckedSlot, Activity, CredentialRecord, OutboxEntry, Outcome, Person, PersonType, SourceState,
+};
+
+/// Bumped whenever a tree's layout changes; an older lintel refuses a newer store.
+pub const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_KEY: &str = "schema_version";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("store record {what} is corrupt: {reason}")]
+    Corrupt { what: String, reason: String },
+    #[error("store schema version {found} is newer than this lintel supports ({SCHEMA_VERSION})")]
+    NewerSchema { found: u32 },
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// The store. Cheap to clone: sled trees are shared handles.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: sled::Db,
+    people: sled::Tree,
+    people_ext: sled::Tree,
+    credentials: sled::Tree,
+    acked: sled::Tree,
+    outbox: sled::Tree,
+    slots: sled::Tree,
+    activity: sled::Tree,
+    meta: sled::Tree,
+}
+
+/// Everything one decision changes, written in one transaction.
+#[derive(Debug, Default)]
+pub struct Commit {
+    pub people: Vec<Person>,
+    pub credentials_put: Vec<CredentialRecord>,
+    pub credentials_remove: Vec<u32>,
+    /// Each replaces whatever was pending for the same controller and card.
+    pub outbox: Vec<OutboxEntry>,
+    /// New slot allocations: (controller, card, slot).
+    pub slots: Vec<(String, u32, u16)>,
+    pub activity: Vec<Activity>,
+    pub sources: Vec<(String, SourceState)>,
+}
+
+impl Commit {
+    pub fn is_empty(&self) -> bool {
+        self.people.is_empty()
+            && self.credentials_put.is_empty()
+            && self.credentials_remove.is_empty()
+            && self.outbox.is_empty()
+            && self.activity.is_empty()
+            && self.sources.is_empty()
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Our own plain-data types always serialize.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        what: what.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+fn flatten(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Sled(e),
+    }
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new().path(path).open()?;
+        let store = Store {
+            people: db.open_tree("people")?,
+            people_ext: db.open_tree("people_by_external_id")?,
+            credentials: db.open_tree("credentials")?,
+            acked: db.open_tree("acked")?,
+            outbox: db.open_tree("outbox")?,
+            slots: db.open_tree("slots")?,
+            activity: db.open_tree("activity")?,
+            meta: db.open_tree("meta")?,
+            db,
+        };
+        match store.meta.get(SCHEMA_KEY)? {
+            None => {
+                store.meta.insert(SCHEMA_KEY, encode(&SCHEMA_VERSION))?;
+                store.db.flush()?;
+            }
+            Some(v) => {
+                let found: u32 = decode(SCHEMA_KEY, &v)?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::NewerSchema { found });
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    /// A new unique id, increasing across restarts.
+    pub fn next_id(&self) -> Result<u64, StoreError> {
+        Ok(self.db.generate_id()?)
+    }
+
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    pub fn people(&self) -> Result<Vec<Person>, StoreError> {
+        self.people
+            .iter()
+            .values()
+            .map(|v| decode("person", &v?))
+            .collect()
+    }
+
+    pub fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
+        self.people
+            .get(id)?
+            .map(|v| decode("person", &v))
+            .transpose()
+    }
+
+    pub fn person_by_external(
+        &self,
+        source: &str,
+        external_id: &str,
+    ) -> Result<Option<Person>, StoreError> {
+        match self.people_ext.get(keys::external(source, external_id))? {
+            Some(id) => self.person(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn credentials(&self) -> Result<Vec<CredentialRecord>, StoreError> {
+        self.credentials
+            .iter()
+            .values()
+            .map(|v| decode("credential", &v?))
+            .collect()
+    }
+
+    pub fn credential(&self, card: u32) -> Result<Option<CredentialRecord>, StoreError> {
+        self.credentials
+            .get(keys::card(card))?
+            .map(|v| decode("credential", &v))
+            .transpose()
+    }
+
+    /// What `controller` confirmed it holds, by card.
+    pub fn acked(&self, controller: &str) -> Result<BTreeMap<u32, AckedSlot>, StoreError> {
+        let mut out = BTreeMap::new();
+        for kv in self.acked.scan_prefix(keys::controller_prefix(controller)) {
+            let (k, v) = kv?;
+            let card = keys::u32_from(&k).ok_or_else(|| corrupt_key("acked"))?;
+            out.insert(card, decode("acked slot", &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Every pending change for `controller`, revocations first.
+    pub fn outbox(&self, controller: &str) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox_batch(controller, usize::MAX)
+    }
+
+    /// Up to `limit` pending changes for `controller`, revocations first.
+    pub fn outbox_batch(
+        &self,
+        controller: &str,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox
+            .scan_prefix(keys::controller_prefix(controller))
+            .values()
+            .take(limit)
+            .map(|v| decode("outbox entry", &v?))
+            .collect()
+    }
+
+    pub fn outbox_len(&self, controller: &str) -> usize {
+        self.outbox
+            .scan_prefix(keys::controller_prefix(controller))
+            .count()
+    }
+
+    /// Slot allocations of `controller`, by slot.
+    pub fn slots(&self, controller: &str) -> Result<BTreeMap<u16, u32>, StoreError> {
+        let mut out = BTreeMap::new();
+        for kv in self.slots.scan_prefix(keys::slot_prefix(controller)) {
+            let (k, v) = kv?;
+            let slot = keys::u16_from(&k).ok_or_else(|| corrupt_key("slot"))?;
+            let card = keys::u32_from(&v).ok_or_else(|| corrupt_key("slot"))?;
+            out.insert(slot, card);
+        }
+        Ok(out)
+    }
+
+    /// The newest `limit` activity entries, newest first.
+    pub fn activity(&self, limit: usize) -> Result<Vec<Activity>, StoreError> {
+        self.activity
+            .iter()
+            .values()
+            .rev()
+            .take(limit)
+            .map(|v| decode("activity", &v?))
+            .collect()
+    }
+
+    pub fn source_state(&self, source: &str) -> Result<SourceState, StoreError> {
+        Ok(self
+            .meta
+            .get(format!("source:{source}"))?
+            .map(|v| decode("source state", &v))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// Writes everything in `commit` atomically, then flushes.
+    pub async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+        let mut activity = Vec::with_capacity(commit.activity.len());
+        for a in &commit.activity {
+            activity.push((self.next_id()?.to_be_bytes(), encode(a)));
+        }
+        let people: Vec<_> = commit
+            .people
+            .iter()
+            .map(|p| {
+                (
+                    p.id.clone(),
+                    keys::external(&p.source, &p.external_id),
+                    encode(p),
+                )
+            })
+            .collect();
+        let creds: Vec<_> = commit
+            .credentials_put
+            .iter()
+            .map(|c| (keys::card(c.card), encode(c)))
+            .collect();
+        let outbox: Vec<_> = commit
+            .outbox
+            .iter()
+            .map(|e| {
+                let card = e.op.change.card();
+                let (own, other) = if e.op.change.is_revoke() {
+                    (keys::REVOKE, keys::GRANT)
+                } else {
+                    (keys::GRANT, keys::REVOKE)
+                };
+                (
+                    keys::outbox(&e.controller, own, card),
+                    keys::outbox(&e.controller, other, card),
+                    encode(e),
+                )
+            })
+            .collect();
+        let meta: Vec<_> = commit
+            .sources
+            .iter()
+            .map(|(name, state)| (format!("source:{name}"), encode(state)))
+            .collect();
+
+        (
+            &self.people,
+            &self.people_ext,
+            &self.credentials,
+            &self.outbox,
+            &self.slots,
+            &self.activity,
+            &self.meta,
+        )
+            .transaction(
+                |(t_people, t_ext, t_creds, t_outbox, t_slots, t_activity, t_meta)| {
+                    for (id, ext, value) in &people {
+                        t_people.insert(id.as_bytes(), value.as_slice())?;
+                        t_ext.insert(ext.as_slice(), id.as_bytes())?;
+                    }
+                    for (card, value) in &creds {
+                        t_creds.insert(card, value.as_slice())?;
+                    }
+                    for card in &commit.credentials_remove {
+                        t_creds.remove(&keys::card(*card))?;
+                    }
+                    for (own, other, value) in &outbox {
+                        t_outbox.remove(other.as_slice())?;
+                        t_outbox.insert(own.as_slice(), value.as_slice())?;
+                    }
+                    for (controller, card, slot) in &commit.slots {
+                        let by_slot = keys::card_by_slot(controller, *slot);
+                        if let Some(holder) = t_slots.get(&by_slot)?
+                            && keys::u32_from(&holder) != Some(*card)
+                        {
+                            return Err(abort(StoreError::Conflict(format!(
+                                "slot {slot} of {controller} is already taken"
+                            ))));
+                        }
+                        t_slots
+                            .insert(keys::slot_by_card(controller, *card), &slot.to_be_bytes())?;
+                        t_slots.insert(by_slot, &card.to_be_bytes())?;
+                    }
+                    for (key, value) in &activity {
+                        t_activity.insert(key, value.as_slice())?;
+                    }
+                    for (key, value) in &meta {
+                        t_meta.insert(key.as_bytes(), value.as_slice())?;
+                    }
+                    Ok(())
+                },
+            )
+            .map_err(flatten)?;
+        self.flush().await
+    }
+
+    /// Records that `controller` confirmed `sent`: each leaves the outbox unless a newer change
+    /// for the same card replaced it meanwhile, the acked table follows, and a revoked card's
+    /// slot is freed once nothing more is pending for it.
+    pub async fn ack(&self, controller: &str, sent: &[OutboxEntry]) -> Result<(), StoreError> {
+        (&self.outbox, &self.acked, &self.slots)
+            .transaction(|(t_outbox, t_acked, t_slots)| {
+                for entry in sent {
+                    let card = entry.op.change.card();
+                    let own = if entry.op.change.is_revoke() {
+                        keys::REVOKE
+                    } else {
+                        keys::GRANT
+                    };
+                    let key = keys::outbox(controller, own, card);
+                    if let Some(current) = t_outbox.get(&key)? {
+                        let current: OutboxEntry =
+                            decode("outbox entry", &current).map_err(abort)?;
+                        if current.seq == entry.seq {
+                            t_outbox.remove(key)?;
+                        }
+                    }
+                    let acked_key = keys::acked(controller, card);
+                    match entry.op.change {
+                        Change::Grant(credential) => {
+                            let slot = AckedSlot {
+                                slot: entry.op.slot,
+                                credential,
+                            };
+                            t_acked.insert(acked_key, encode(&slot))?;
+                        }
+                        Change::Revoke { .. } => {
+                            t_acked.remove(acked_key)?;
+                            let pending = t_outbox
+                                .get(keys::outbox(controller, keys::REVOKE, card))?
+                                .is_some()
+                                || t_outbox
+                                    .get(keys::outbox(controller, keys::GRANT, card))?
+                                    .is_some();
+                            if !pending {
+                                t_slots.remove(keys::slot_by_card(controller, card))?;
+                                t_slots.remove(keys::card_by_slot(controller, entry.op.slot))?;
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            })
+            .map_err(flatten)?;
+        self.flush().await
+    }
+
+    /// Appends activity entries outside any other change (driver errors, pass summaries).
+    pub async fn log(&self, entries: Vec<Activity>) -> Result<(), StoreError> {
+        self.commit(Commit {
+            activity: entries,
+            ..Commit::default()
+        })
+        .await
+    }
+}
+
+fn corrupt_key(what: &str) -> StoreError {
+    StoreError::Corrupt {
+        what: what.to_string(),
+        reason: "malformed key".to_string(),
+    }
+}
