@@ -8,9 +8,9 @@ use std::fmt;
 pub enum ErrorKind {
     /// Could not connect, or the connection dropped.
     Unreachable,
-    /// No reply in time.
+    /// No reply in time (also Modbus exception 0B: a TCP gateway's target did not answer).
     Timeout,
-    /// The device is busy or failed transiently (Modbus exceptions 04, 05, 06, 0A, 0B).
+    /// The device is busy or failed transiently (Modbus exceptions 04, 05, 06, 08, 0A).
     Busy,
     /// The device rejected the request as malformed (exception 03); retrying unchanged won't help.
     Rejected,

@@ -657,6 +657,29 @@ mod tests {
     }
 
     #[test]
+    fn documented_worked_example() {
+        // docs/registers.md: slot 0 of two, the CRC a device must report.
+        let p = RegisterProfile::default();
+        let c = Credential {
+            card: 0x00A1_B2C3,
+            doors: 0b101,
+            valid_from: 1_735_689_600,
+            valid_until: None,
+            pin: Some(1234),
+        };
+        let regs = p.encode_slot(Some(&c));
+        assert_eq!(
+            regs,
+            [
+                0x050B, 0x00A1, 0xB2C3, 0x6774, 0x8580, 0xFFFF, 0xFFFF, 0x04D2
+            ]
+        );
+        assert_eq!(p.table_checksum(2, [(0, &c)]).ok(), Some(0x330E_4BA9));
+        assert_eq!(registers_checksum(&[]), 0);
+        assert_eq!(p.table_checksum(256, []).ok(), Some(0xC71C_0011));
+    }
+
+    #[test]
     fn table_checksum_matches_encoded_registers() {
         let p = RegisterProfile::default();
         let c = Credential {

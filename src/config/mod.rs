@@ -180,7 +180,7 @@ impl Default for DispatchConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SourceConfig {
-    Json(JsonSourceConfig),
+    Json(Box<JsonSourceConfig>),
     Csv(CsvSourceConfig),
 }
 

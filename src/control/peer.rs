@@ -47,7 +47,7 @@ fn in_group(uid: u32, gid: u32) -> bool {
     let Ok(Some(group)) = nix::unistd::Group::from_gid(Gid::from_raw(gid)) else {
         return false;
     };
-    group.mem.iter().any(|m| *m == user.name)
+    group.mem.contains(&user.name)
 }
 
 #[cfg(test)]

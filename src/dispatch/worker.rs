@@ -46,7 +46,13 @@ impl Worker {
         let mut last_logged_error: Option<String> = None;
         loop {
             let batch = match self.store.outbox_batch(&self.name, self.config.batch) {
-                Ok(batch) => batch,
+                // Revocations travel alone, so no grant shares their frame or delays their ack.
+                Ok(mut batch) => {
+                    if batch.first().is_some_and(|e| e.op.change.is_revoke()) {
+                        batch.retain(|e| e.op.change.is_revoke());
+                    }
+                    batch
+                }
                 Err(e) => {
                     tracing::error!(controller = %self.name, error = %e, "cannot read outbox");
                     Vec::new()

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::header::{HeaderName, HeaderValue};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::fields::RawFields;
@@ -44,7 +44,7 @@ pub struct JsonSourceConfig {
     #[serde(default)]
     pub records: String,
     /// Whole-request timeout, a humantime string such as "30s".
-    #[serde(default = "default_timeout", deserialize_with = "deserialize_duration")]
+    #[serde(default = "default_timeout", with = "crate::config::duration")]
     pub timeout: Duration,
     /// A response body larger than this fails the pull.
     #[serde(default = "default_max_body_bytes")]
@@ -101,12 +101,6 @@ fn default_timeout() -> Duration {
 
 fn default_max_body_bytes() -> u64 {
     DEFAULT_MAX_BODY_BYTES
-}
-
-fn deserialize_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    humantime::parse_duration(&text)
-        .map_err(|e| serde::de::Error::custom(format!("invalid duration {text:?}: {e}")))
 }
 
 impl JsonSourceConfig {

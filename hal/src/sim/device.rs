@@ -26,6 +26,8 @@ pub(crate) struct Device {
     links: Mutex<Option<CancellationToken>>,
     held: watch::Sender<bool>,
     pub arrived: watch::Sender<u64>,
+    /// Counts accepted TCP connections, online or not.
+    pub connections: watch::Sender<u64>,
     pub applied: watch::Sender<u64>,
     pub shutdown: CancellationToken,
 }
@@ -46,6 +48,7 @@ impl Device {
             links: Mutex::new(Some(CancellationToken::new())),
             held: watch::Sender::new(false),
             arrived: watch::Sender::new(0),
+            connections: watch::Sender::new(0),
             applied: watch::Sender::new(0),
             shutdown: CancellationToken::new(),
         })
@@ -57,6 +60,7 @@ impl Device {
 
     /// The token a new connection is cut with, or `None` while offline.
     pub fn link_token(&self) -> Option<CancellationToken> {
+        self.connections.send_modify(|n| *n += 1);
         lock(&self.links).clone()
     }
 

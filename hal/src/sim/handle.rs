@@ -64,6 +64,12 @@ impl SimHandle {
         self.device.arrived.subscribe()
     }
 
+    /// Counts connection attempts the device accepted, including those it cut at once while
+    /// offline: lets a test know a client has tried again.
+    pub fn connections(&self) -> watch::Receiver<u64> {
+        self.device.connections.subscribe()
+    }
+
     /// Every write request since start or [`Self::clear_writes`], in arrival order, including
     /// ones later refused.
     pub fn writes(&self) -> Vec<SimWrite> {

@@ -1,0 +1,186 @@
+//! A test building: the fixture PMS, simulated Modbus controllers on loopback and a config
+//! pointing the daemon at them.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lintel::Config;
+use lintel::control::Request;
+use lintel::control::client::request;
+use lintel::demo::pms::PmsServer;
+use lintel_hal::Credential;
+use lintel_hal::sim::{SimConfig, SimController, SimHandle};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// The bound on every wait: a failure after this long, never a synchronisation device.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub fn resident(id: &str, status: &str) -> Value {
+    json!({
+        "id": id,
+        "first_name": "Test",
+        "last_name": format!("Resident {id}"),
+        "email": format!("{}@example.com", id.to_lowercase()),
+        "unit": "101",
+        "status": status,
+        "lease_start": "2025-01-01",
+        "lease_end": null,
+        "move_in": "2025-01-01",
+        "move_out": null,
+    })
+}
+
+pub fn residents(n: usize) -> Vec<Value> {
+    (1..=n)
+        .map(|i| resident(&format!("R-{i}"), "current"))
+        .collect()
+}
+
+pub async fn sim(slots: u16) -> SimHandle {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sim");
+    SimController::spawn(
+        listener,
+        SimConfig {
+            slots,
+            ..SimConfig::default()
+        },
+    )
+    .expect("start sim")
+}
+
+/// Config text for a building with one JSON source and one door per controller.
+pub fn config_text(dir: &Path, pms_url: &str, controllers: &[(&str, String)]) -> String {
+    let mut text = format!(
+        r#"
+[site]
+name = "Test Court"
+timezone = "America/New_York"
+
+[store]
+path = "{store}"
+
+[control]
+socket = "{socket}"
+
+[sync]
+interval = "1h"
+
+[dispatch]
+retry_min = "10ms"
+retry_max = "50ms"
+probe_every = "1h"
+
+[[source]]
+name = "pms"
+kind = "json"
+url = "{pms_url}"
+records = "residents"
+timeout = "5s"
+"#,
+        store = dir.join("store").display(),
+        socket = dir.join("control.sock").display(),
+    );
+    let mut doors = Vec::new();
+    for (name, addr) in controllers {
+        text.push_str(&format!(
+            "\n[[controller]]\nname = \"{name}\"\nkind = \"modbus-tcp\"\naddress = \"{addr}\"\ntimeout = \"2s\"\n\n[[door]]\nname = \"{name}-door\"\ncontroller = \"{name}\"\nindex = 0\n"
+        ));
+        doors.push(format!("\"{name}-door\""));
+    }
+    text.push_str(&format!(
+        "\n[[group]]\nname = \"residents\"\ndoors = [{}]\n",
+        doors.join(", ")
+    ));
+    text
+}
+
+pub fn config(dir: &Path, pms: &PmsServer, sims: &[(&str, &SimHandle)]) -> Config {
+    let controllers: Vec<(&str, String)> = sims
+        .iter()
+        .map(|(n, s)| (*n, s.local_addr().to_string()))
+        .collect();
+    Config::parse(&config_text(dir, &pms.url(), &controllers), "test").expect("valid test config")
+}
+
+pub fn socket(dir: &Path) -> PathBuf {
+    dir.join("control.sock")
+}
+
+pub async fn call(dir: &Path, req: Request) -> Value {
+    request(&socket(dir), &req)
+        .await
+        .unwrap_or_else(|e| panic!("{req:?} failed: {e}"))
+}
+
+pub async fn sync_now(dir: &Path) -> Value {
+    call(dir, Request::SyncNow).await
+}
+
+pub async fn add_card(dir: &Path, person: &str, card: u32) {
+    call(
+        dir,
+        Request::CredentialsAdd {
+            person: person.to_string(),
+            card,
+        },
+    )
+    .await;
+}
+
+/// Cards the simulated controller holds, by card.
+pub fn held(sim: &SimHandle) -> BTreeMap<u32, Credential> {
+    sim.table().into_iter().map(|(_, c)| (c.card, c)).collect()
+}
+
+/// Waits until the controller's table satisfies `done`, woken by each write it applies.
+pub async fn wait_for(
+    sim: &SimHandle,
+    what: &str,
+    done: impl Fn(&BTreeMap<u32, Credential>) -> bool,
+) {
+    let mut changes = sim.subscribe();
+    let waited = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if done(&held(sim)) {
+                return;
+            }
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        waited.is_ok() && done(&held(sim)),
+        "timed out waiting for {what}; controller holds {:?}",
+        held(sim).keys().collect::<Vec<_>>()
+    );
+}
+
+/// Waits until the controller holds exactly `cards`.
+pub async fn wait_for_cards(sim: &SimHandle, cards: &[u32]) {
+    let want: Vec<u32> = cards.to_vec();
+    wait_for(sim, &format!("cards {want:?}"), |t| {
+        t.keys().copied().collect::<Vec<_>>() == want
+    })
+    .await;
+}
+
+/// Polls status (woken by nothing better than the daemon's own answer) until `done`.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let ok = tokio::time::timeout(PATIENCE, async {
+        while !check().await {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(ok.is_ok(), "timed out waiting for {what}");
+}
