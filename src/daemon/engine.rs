@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use tokio::sync::Notify;
 
 use crate::access::{Access, Policy};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::dispatch::{ControllerStatus, plan_controller};
 use crate::sources::Source;
@@ -65,6 +66,7 @@ pub struct PassReport {
 #[derive(Debug)]
 pub struct Engine {
     pub store: Store,
+    pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
     pub policy: Policy,
     pub sources: Vec<SourceRunner>,
@@ -81,7 +83,12 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(store: Store, config: Arc<Config>, sources: Vec<SourceRunner>) -> Engine {
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        sources: Vec<SourceRunner>,
+        clock: Arc<dyn Clock>,
+    ) -> Engine {
         let policy = Policy::new(&config);
         let names: Vec<String> = config
             .controllers
@@ -90,6 +97,7 @@ impl Engine {
             .collect();
         Engine {
             store,
+            clock,
             policy,
             wakes: names
                 .iter()
@@ -184,7 +192,7 @@ impl Engine {
             Some(lock) => Some(lock.lock().await),
             None => None,
         };
-        let started = Timestamp::now();
+        let started = self.clock.now();
         let mut report = PassReport {
             source: runner.name.clone(),
             ok: false,
@@ -341,7 +349,7 @@ impl Engine {
                 person: existing.person_id,
             });
         }
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let record = CredentialRecord {
             card,
             person_id: person.id.clone(),
@@ -365,7 +373,7 @@ impl Engine {
             .store
             .credential(card)?
             .ok_or(EngineError::UnknownCard(card))?;
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let commit = Commit {
             credentials_remove: vec![card],
             activity: vec![Activity::new(

@@ -7,12 +7,12 @@ pub mod status;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jiff::Timestamp;
 use lintel_hal::Controller;
 use lintel_hal::modbus::ModbusTcp;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ControllerConfig, SourceConfig};
 use crate::control::server::{self, BindError};
 use crate::dispatch::Worker;
@@ -87,6 +87,11 @@ fn build_driver(config: &ControllerConfig) -> Result<Box<dyn Controller>, Daemon
 impl Daemon {
     /// Starts everything and returns once the control socket accepts requests.
     pub async fn start(config: Config) -> Result<Daemon, DaemonError> {
+        Daemon::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Daemon::start`], with access windows judged by `clock`.
+    pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, DaemonError> {
         let started = Instant::now();
         let config = Arc::new(config);
         let sources = config
@@ -107,10 +112,10 @@ impl Daemon {
         })?;
         let store = Store::open(&config.store.path)?;
         let listener = server::bind(&config.control.socket).await?;
-        let engine = Arc::new(Engine::new(store.clone(), config.clone(), sources));
+        let engine = Arc::new(Engine::new(store.clone(), config.clone(), sources, clock));
 
         // Windows may have ended while we were down, and the config may have changed.
-        engine.apply(Commit::default(), Timestamp::now()).await?;
+        engine.apply(Commit::default(), engine.clock.now()).await?;
 
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -205,19 +210,16 @@ async fn poll_source(engine: Arc<Engine>, index: usize, shutdown: CancellationTo
 /// revocation goes out on time even with every source unreachable.
 async fn enforce_windows(engine: Arc<Engine>, shutdown: CancellationToken) {
     loop {
-        let wait = engine.next_change().map(|at| {
-            let ahead = at.duration_since(Timestamp::now());
-            Duration::try_from(ahead).unwrap_or(Duration::ZERO)
-        });
+        let next = engine.next_change();
         let due = async {
-            match wait {
-                Some(d) => tokio::time::sleep(d).await,
+            match next {
+                Some(at) => engine.clock.sleep_until(at).await,
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
             () = due => {
-                if let Err(e) = engine.apply(Commit::default(), Timestamp::now()).await {
+                if let Err(e) = engine.apply(Commit::default(), engine.clock.now()).await {
                     tracing::error!(error = %e, "window enforcement failed");
                 }
             }

@@ -74,7 +74,7 @@ pub struct Alert {
 
 impl Engine {
     pub fn status(&self, started: Instant) -> Result<Status, StoreError> {
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let mut alerts = Vec::new();
         let mut alert = |kind: &str, subject: &str, message: String| {
             alerts.push(Alert {
