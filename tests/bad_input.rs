@@ -3,9 +3,7 @@
 mod common;
 
 use common::*;
-use lintel::Daemon;
 use lintel::control::Request;
-use lintel::demo::pms::PmsServer;
 use lintel_hal::sim::ExceptionCode;
 
 fn check_config(text: &str) -> (bool, String) {
@@ -82,15 +80,9 @@ fn check_config_accepts_a_good_file_and_names_the_bad_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_modbus_exception_is_reported_and_nothing_is_half_applied() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pms = PmsServer::start(residents(3)).expect("pms");
-    let door = sim(16).await;
-    let daemon = Daemon::start(config(dir.path(), &pms, &[("door", &door)]))
-        .await
-        .expect("daemon");
-    sync_now(dir.path()).await;
-    add_card(dir.path(), "R-1", 11).await;
-    wait_for_cards(&door, &[11]).await;
+    let b = Building::start(residents(3), 16).await;
+    b.issue(&[("R-1", 11)]).await;
+    let (dir, door) = (&b.dir, &b.door);
 
     door.fail_writes(Some(ExceptionCode::IllegalDataValue));
     let mut arrivals = door.arrivals();
@@ -102,7 +94,7 @@ async fn a_modbus_exception_is_reported_and_nothing_is_half_applied() {
         .expect("sim");
 
     // The refusal is visible and the change is still queued, not recorded as held.
-    let store = &daemon.engine().store;
+    let store = b.store();
     eventually("the failure to reach status", || async {
         let status = call(dir.path(), Request::Status).await;
         status["controllers"][0]["last_error"]
@@ -126,20 +118,14 @@ async fn a_modbus_exception_is_reported_and_nothing_is_half_applied() {
     // Once the device accepts again the queued grant lands.
     door.fail_writes(None);
     wait_for_cards(&door, &[11, 12]).await;
-    daemon.stop().await;
+    b.daemon.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credential_requests_with_bad_arguments_are_refused_clearly() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pms = PmsServer::start(residents(2)).expect("pms");
-    let door = sim(16).await;
-    let daemon = Daemon::start(config(dir.path(), &pms, &[("door", &door)]))
-        .await
-        .expect("daemon");
-    sync_now(dir.path()).await;
-    add_card(dir.path(), "r-1@example.com", 21).await;
-    let socket = socket(dir.path());
+    let b = Building::start(residents(2), 16).await;
+    b.issue(&[("r-1@example.com", 21)]).await;
+    let socket = socket(b.path());
     let refused = |req: Request| {
         let socket = socket.clone();
         async move {
@@ -163,6 +149,6 @@ async fn credential_requests_with_bad_arguments_are_refused_clearly() {
     assert!(e.contains("card 21 already belongs"), "{e}");
     let e = refused(Request::CredentialsRemove { card: 99 }).await;
     assert!(e.contains("card 99 is not assigned"), "{e}");
-    assert_eq!(daemon.engine().store.credentials().expect("creds").len(), 1);
-    daemon.stop().await;
+    assert_eq!(b.store().credentials().expect("creds").len(), 1);
+    b.daemon.stop().await;
 }

@@ -18,7 +18,11 @@ async fn lintel(args: &[&str]) -> Output {
 }
 
 fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,14 +30,25 @@ async fn status_reports_health_in_its_exit_code_and_json() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pms = PmsServer::start(residents(2)).expect("pms");
     let door = sim(16).await;
-    let daemon = Daemon::start(config(dir.path(), &pms, &[("door", &door)])).await.expect("daemon");
+    let daemon = Daemon::start(config(dir.path(), &pms, &[("door", &door)]))
+        .await
+        .expect("daemon");
     let socket = socket(dir.path());
     let socket = socket.to_str().expect("utf-8 path");
 
     let out = lintel(&["sync-now", "--socket", socket]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("pms: ok — "), "{}", text(&out));
-    let out = lintel(&["credentials", "add", "R-1", "--card", "77", "--socket", socket]).await;
+    let out = lintel(&[
+        "credentials",
+        "add",
+        "R-1",
+        "--card",
+        "77",
+        "--socket",
+        socket,
+    ])
+    .await;
     assert!(out.status.success(), "{}", text(&out));
     wait_for_cards(&door, &[77]).await;
     eventually("the controller to be seen online", || async {
@@ -44,17 +59,46 @@ async fn status_reports_health_in_its_exit_code_and_json() {
     let out = lintel(&["status", "--json", "--socket", socket]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status is JSON");
-    for key in ["version", "uptime_s", "healthy", "sources", "people", "controllers", "alerts"] {
+    for key in [
+        "version",
+        "uptime_s",
+        "healthy",
+        "sources",
+        "people",
+        "controllers",
+        "alerts",
+    ] {
         assert!(status.get(key).is_some(), "status lacks {key}: {status}");
     }
-    for key in ["name", "kind", "enabled", "last_success_at", "last_error", "people_in_scope"] {
-        assert!(status["sources"][0].get(key).is_some(), "source lacks {key}");
+    for key in [
+        "name",
+        "kind",
+        "enabled",
+        "last_success_at",
+        "last_error",
+        "people_in_scope",
+    ] {
+        assert!(
+            status["sources"][0].get(key).is_some(),
+            "source lacks {key}"
+        );
     }
     for key in ["total", "active", "disabled", "pending_review"] {
         assert!(status["people"].get(key).is_some(), "people lacks {key}");
     }
-    for key in ["name", "kind", "online", "pending_ops", "credentials", "last_ack_at", "last_error"] {
-        assert!(status["controllers"][0].get(key).is_some(), "controller lacks {key}");
+    for key in [
+        "name",
+        "kind",
+        "online",
+        "pending_ops",
+        "credentials",
+        "last_ack_at",
+        "last_error",
+    ] {
+        assert!(
+            status["controllers"][0].get(key).is_some(),
+            "controller lacks {key}"
+        );
     }
     assert_eq!(status["controllers"][0]["credentials"], 1);
 

@@ -87,18 +87,17 @@ async fn residents_reach_the_controllers_and_removal_revokes_but_keeps_the_perso
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_or_empty_pull_leaves_every_credential_in_place() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pms = PmsServer::start(residents(5)).expect("pms");
-    let door = sim(16).await;
-    let daemon = Daemon::start(config(dir.path(), &pms, &[("door", &door)]))
-        .await
-        .expect("daemon");
-    sync_now(dir.path()).await;
-    for i in 1..=5 {
-        add_card(dir.path(), &format!("R-{i}"), 700 + i).await;
-    }
+    let b = Building::start(residents(5), 16).await;
+    b.issue(&[
+        ("R-1", 701),
+        ("R-2", 702),
+        ("R-3", 703),
+        ("R-4", 704),
+        ("R-5", 705),
+    ])
+    .await;
     let cards = [701, 702, 703, 704, 705];
-    wait_for_cards(&door, &cards).await;
+    let (dir, pms, door) = (&b.dir, &b.pms, &b.door);
 
     pms.fail_with(Some(500));
     let passes = sync_now(dir.path()).await;
@@ -133,26 +132,18 @@ async fn a_failed_or_empty_pull_leaves_every_credential_in_place() {
     assert_eq!(passes[0]["ok"], false, "{passes}");
 
     // Nothing was revoked: the store has no pending change and the controller still holds all.
-    let store = &daemon.engine().store;
+    let store = b.store();
     assert_eq!(store.outbox_len("door"), 0);
     assert!(store.people().expect("people").iter().all(|p| p.at_source));
     assert_eq!(held(&door).keys().copied().collect::<Vec<_>>(), cards);
-    daemon.stop().await;
+    b.daemon.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_without_an_id_is_skipped_with_its_reason_and_revokes_nobody() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pms = PmsServer::start(residents(3)).expect("pms");
-    let door = sim(16).await;
-    let daemon = Daemon::start(config(dir.path(), &pms, &[("door", &door)]))
-        .await
-        .expect("daemon");
-    sync_now(dir.path()).await;
-    for i in 1..=3 {
-        add_card(dir.path(), &format!("R-{i}"), 40 + i).await;
-    }
-    wait_for_cards(&door, &[41, 42, 43]).await;
+    let b = Building::start(residents(3), 16).await;
+    b.issue(&[("R-1", 41), ("R-2", 42), ("R-3", 43)]).await;
+    let (dir, pms, door) = (&b.dir, &b.pms, &b.door);
 
     // R-2 comes back without its id, and a new resident arrives.
     let mut listing = residents(3);
@@ -185,9 +176,7 @@ async fn a_record_without_an_id_is_skipped_with_its_reason_and_revokes_nobody() 
         json!(skipped)
     );
     assert!(
-        daemon
-            .engine()
-            .store
+        b.store()
             .person_by_external("pms", "R-2")
             .expect("store")
             .expect("kept")
@@ -197,5 +186,5 @@ async fn a_record_without_an_id_is_skipped_with_its_reason_and_revokes_nobody() 
         held(&door).keys().copied().collect::<Vec<_>>(),
         vec![41, 42, 43]
     );
-    daemon.stop().await;
+    b.daemon.stop().await;
 }

@@ -4,35 +4,21 @@
 mod common;
 
 use common::*;
-use lintel::Daemon;
 use lintel::control::Request;
-use lintel::demo::pms::PmsServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revocation_is_the_first_frame_after_an_outage() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pms = PmsServer::start(residents(151)).expect("pms");
-    let door = sim(512).await;
-    let daemon = Daemon::start(config(dir.path(), &pms, &[("door", &door)]))
-        .await
-        .expect("daemon");
-    sync_now(dir.path()).await;
-    add_card(dir.path(), "R-1", 1).await;
-    wait_for_cards(&door, &[1]).await;
-    let store = daemon.engine().store.clone();
-    eventually("the grant to be acknowledged", || {
-        let store = store.clone();
-        async move { store.outbox_len("door") == 0 }
-    })
-    .await;
-    let slot = daemon.engine().store.acked("door").expect("acked")[&1].slot;
+    let b = Building::start(residents(151), 512).await;
+    b.issue(&[("R-1", 1)]).await;
+    let (dir, door) = (&b.dir, &b.door);
+    let slot = b.store().acked("door").expect("acked")[&1].slot;
 
     door.set_online(false);
     for i in 2..=151 {
         add_card(dir.path(), &format!("R-{i}"), i).await;
     }
     call(dir.path(), Request::CredentialsRemove { card: 1 }).await;
-    assert_eq!(daemon.engine().store.outbox_len("door"), 151);
+    assert_eq!(b.store().outbox_len("door"), 151);
 
     // Two more connection attempts after the revocation was queued: the later one's batch was
     // read after it, so no batch of grants alone is still on its way.
@@ -66,5 +52,5 @@ async fn a_revocation_is_the_first_frame_after_an_outage() {
         "the revocation travels alone"
     );
     assert!(!held(&door).contains_key(&1));
-    daemon.stop().await;
+    b.daemon.stop().await;
 }

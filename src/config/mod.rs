@@ -301,3 +301,6 @@ impl Config {
         jiff::tz::TimeZone::get(&self.site.timezone).unwrap_or(jiff::tz::TimeZone::UTC)
     }
 }
+
+#[cfg(test)]
+mod tests;

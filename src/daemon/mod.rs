@@ -91,7 +91,10 @@ impl Daemon {
     }
 
     /// As [`Daemon::start`], with access windows judged by `clock`.
-    pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, DaemonError> {
+    pub async fn start_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Daemon, DaemonError> {
         let started = Instant::now();
         let config = Arc::new(config);
         let sources = config

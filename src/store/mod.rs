@@ -411,3 +411,6 @@ fn corrupt_key(what: &str) -> StoreError {
         reason: "malformed key".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests;

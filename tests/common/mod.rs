@@ -184,3 +184,75 @@ where
     .await;
     assert!(ok.is_ok(), "timed out waiting for {what}");
 }
+
+/// The usual test building: the fixture PMS listing `listing`, one controller named "door",
+/// and a running daemon that has synced once.
+pub struct Building {
+    pub dir: tempfile::TempDir,
+    pub pms: PmsServer,
+    pub door: SimHandle,
+    pub daemon: lintel::Daemon,
+}
+
+impl Building {
+    pub async fn start(listing: Vec<Value>, slots: u16) -> Building {
+        Building::start_with_clock(
+            listing,
+            slots,
+            std::sync::Arc::new(lintel::clock::SystemClock),
+        )
+        .await
+    }
+
+    pub async fn start_with_clock(
+        listing: Vec<Value>,
+        slots: u16,
+        clock: std::sync::Arc<dyn lintel::clock::Clock>,
+    ) -> Building {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pms = PmsServer::start(listing).expect("pms");
+        let door = sim(slots).await;
+        let daemon =
+            lintel::Daemon::start_with_clock(config(dir.path(), &pms, &[("door", &door)]), clock)
+                .await
+                .expect("daemon starts");
+        sync_now(dir.path()).await;
+        Building {
+            dir,
+            pms,
+            door,
+            daemon,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn store(&self) -> &lintel::store::Store {
+        &self.daemon.engine().store
+    }
+
+    /// Issues `cards` (person, card) through the control socket and waits until the door
+    /// holds every card issued so far and the daemon recorded its acknowledgements.
+    pub async fn issue(&self, cards: &[(&str, u32)]) {
+        for (person, card) in cards {
+            add_card(self.path(), person, *card).await;
+        }
+        let mut all: Vec<u32> = self
+            .store()
+            .credentials()
+            .expect("credentials")
+            .iter()
+            .map(|c| c.card)
+            .collect();
+        all.sort_unstable();
+        wait_for_cards(&self.door, &all).await;
+        let store = self.store().clone();
+        eventually("acknowledgements to be recorded", || {
+            let store = store.clone();
+            async move { store.outbox_len("door") == 0 }
+        })
+        .await;
+    }
+}
