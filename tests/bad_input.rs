@@ -113,11 +113,11 @@ async fn a_modbus_exception_is_reported_and_nothing_is_half_applied() {
             .any(|a| a["outcome"] == "failed" && a["subject"] == "door"),
         "{activity}"
     );
-    assert_eq!(held(&door).keys().copied().collect::<Vec<_>>(), vec![11]);
+    assert_eq!(held(door).keys().copied().collect::<Vec<_>>(), vec![11]);
 
     // Once the device accepts again the queued grant lands.
     door.fail_writes(None);
-    wait_for_cards(&door, &[11, 12]).await;
+    wait_for_cards(door, &[11, 12]).await;
     b.daemon.stop().await;
 }
 

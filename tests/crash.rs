@@ -79,7 +79,7 @@ async fn sigkill_mid_write_then_restart_converges_with_nothing_lost() {
     door.release_writes();
 
     let mut daemon = start_daemon(dir.path(), &config_path).await;
-    let want: Vec<u32> = (9002..=9008).collect();
+    let want: Vec<u64> = (9002..=9008).collect();
     wait_for_cards(&door, &want).await;
 
     // The store agrees with the controller once the outbox drained.

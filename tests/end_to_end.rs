@@ -25,7 +25,7 @@ async fn residents_reach_the_controllers_and_removal_revokes_but_keeps_the_perso
 
     let passes = sync_now(dir.path()).await;
     assert_eq!(passes[0]["ok"], true, "{passes}");
-    let cards: Vec<u32> = (1..=12).map(|i| 5000 + i).collect();
+    let cards: Vec<u64> = (1..=12).map(|i| 5000 + i).collect();
     for (i, card) in cards.iter().enumerate() {
         add_card(dir.path(), &format!("R-{}", i + 1), *card).await;
     }
@@ -51,7 +51,7 @@ async fn residents_reach_the_controllers_and_removal_revokes_but_keeps_the_perso
     assert!(pms.remove("R-3"));
     let passes = sync_now(dir.path()).await;
     assert_eq!(passes[0]["disabled"], 1, "{passes}");
-    let remaining: Vec<u32> = cards.iter().copied().filter(|c| *c != 5003).collect();
+    let remaining: Vec<u64> = cards.iter().copied().filter(|c| *c != 5003).collect();
     wait_for_cards(&lobby, &remaining).await;
     wait_for_cards(&garage, &remaining).await;
     let store = &daemon.engine().store;
@@ -135,7 +135,7 @@ async fn a_failed_or_empty_pull_leaves_every_credential_in_place() {
     let store = b.store();
     assert_eq!(store.outbox_len("door"), 0);
     assert!(store.people().expect("people").iter().all(|p| p.at_source));
-    assert_eq!(held(&door).keys().copied().collect::<Vec<_>>(), cards);
+    assert_eq!(held(door).keys().copied().collect::<Vec<_>>(), cards);
     b.daemon.stop().await;
 }
 
@@ -183,7 +183,7 @@ async fn a_record_without_an_id_is_skipped_with_its_reason_and_revokes_nobody() 
             .at_source
     );
     assert_eq!(
-        held(&door).keys().copied().collect::<Vec<_>>(),
+        held(door).keys().copied().collect::<Vec<_>>(),
         vec![41, 42, 43]
     );
     b.daemon.stop().await;

@@ -31,8 +31,8 @@ async fn a_revocation_is_the_first_frame_after_an_outage() {
 
     door.clear_writes();
     door.set_online(true);
-    let want: Vec<u32> = (2..=151).collect();
-    wait_for_cards(&door, &want).await;
+    let want: Vec<u64> = (2..=151).collect();
+    wait_for_cards(door, &want).await;
 
     let writes = door.writes();
     let profile = lintel_hal::RegisterProfile::default();
@@ -51,6 +51,6 @@ async fn a_revocation_is_the_first_frame_after_an_outage() {
         usize::from(profile.slot_registers),
         "the revocation travels alone"
     );
-    assert!(!held(&door).contains_key(&1));
+    assert!(!held(door).contains_key(&1));
     b.daemon.stop().await;
 }

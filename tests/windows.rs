@@ -34,7 +34,7 @@ async fn a_card_is_revoked_at_move_out_time_even_with_the_pms_down() {
     let door = &b.door;
     // The controller also holds the end, so it refuses the card on its own if we go offline.
     assert_eq!(
-        held(&door)[&1].valid_until,
+        held(door)[&1].valid_until,
         Some(u32::try_from(move_out.as_second()).expect("u32"))
     );
 
@@ -52,7 +52,7 @@ async fn a_card_is_revoked_at_move_out_time_even_with_the_pms_down() {
     );
 
     clock.set(move_out);
-    wait_for_cards(&door, &[2]).await;
+    wait_for_cards(door, &[2]).await;
     let person = b
         .store()
         .person_by_external("pms", "R-1")

@@ -1,12 +1,17 @@
 //! `lintel-hal`: talks to door controllers. It knows credential tables, slots, doors as bits and
 //! validity windows as Unix seconds — never residents, sources or storage.
 
+pub mod drift;
 pub mod error;
+mod event;
 pub mod modbus;
+pub mod mqtt;
 pub mod profile;
 pub mod sim;
 
+pub use drift::{Check, Drift, SlotDrift};
 pub use error::{BatchError, Error, ErrorKind};
+pub use event::DeviceEvent;
 pub use profile::{RegisterProfile, WordOrder};
 
 use async_trait::async_trait;
@@ -14,8 +19,9 @@ use async_trait::async_trait;
 /// One entry of a controller's credential table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Credential {
-    /// Card number as the reader reports it.
-    pub card: u32,
+    /// Card number as the reader reports it. 64 bits so Wiegand 37-bit numbers and 7-byte
+    /// UIDs fit; a register profile with fewer card bits refuses a card that does not fit.
+    pub card: u64,
     /// Bit i set = door/relay i of this controller opens.
     pub doors: u8,
     /// Unix seconds; the controller refuses the card before this instant.
@@ -32,11 +38,11 @@ pub enum Change {
     /// Write the credential into the slot (grant or update).
     Grant(Credential),
     /// Clear the slot that held `card`.
-    Revoke { card: u32 },
+    Revoke { card: u64 },
 }
 
 impl Change {
-    pub fn card(&self) -> u32 {
+    pub fn card(&self) -> u64 {
         match self {
             Change::Grant(c) => c.card,
             Change::Revoke { card } => *card,
@@ -56,15 +62,18 @@ pub struct Op {
     pub change: Change,
 }
 
-/// What a controller says about itself when probed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// What a controller says about itself when probed. A field is `None` where the device's
+/// protocol has no such thing (an esp-rfid board has no slot count, generation or digest).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DeviceInfo {
     /// Number of credential slots the device has.
-    pub slots: u16,
+    pub slots: Option<u16>,
     /// Table generation counter the device currently holds.
-    pub generation: u32,
-    /// CRC32 the device reports over its slot registers.
-    pub checksum: u32,
+    pub generation: Option<u32>,
+    /// Table digest the device reports (CRC-32 over its slots).
+    pub checksum: Option<u32>,
+    /// Who answered, where the protocol says: e.g. an esp-rfid board's IP and hostname.
+    pub peer: Option<String>,
 }
 
 /// A door controller holding a credential table.
@@ -79,4 +88,15 @@ pub trait Controller: Send {
 
     /// Checks the device answers and speaks the expected profile.
     async fn probe(&mut self) -> Result<DeviceInfo, Error>;
+
+    /// Compares the device's table with `expected` (every slot in use and its credential; slots
+    /// not listed are expected empty). Drivers with a table digest compare that first and read
+    /// the table only on mismatch. Drivers keyed by card match entries by card and ignore the
+    /// expected slot numbers except to report them.
+    async fn verify(&mut self, expected: &[(u16, Credential)]) -> Result<Drift, Error>;
+
+    /// Unsolicited device reports (boots, swipes), for drivers whose devices send them.
+    fn events(&self) -> Option<tokio::sync::broadcast::Receiver<DeviceEvent>> {
+        None
+    }
 }

@@ -33,37 +33,65 @@ pub const NO_END: u32 = u32::MAX;
 /// Encoding of "no PIN" in the PIN register.
 pub const NO_PIN: u16 = u16::MAX;
 
+/// Card field widths a profile may choose: 32 bits covers 26/34-bit Wiegand and 4-byte UIDs, 64
+/// bits covers 37-bit Wiegand and 7-byte UIDs.
+pub const MIN_CARD_REGISTERS: u16 = 2;
+pub const MAX_CARD_REGISTERS: u16 = 4;
+
 /// Protocol ceilings from the Modbus application protocol spec.
 pub const FC16_MAX_REGISTERS: u16 = 123;
 pub const FC03_MAX_REGISTERS: u16 = 125;
 
-/// How a 32-bit value is split over two registers (bytes inside a register are always
-/// big-endian, as the wire demands).
+/// How a value wider than 16 bits is split over consecutive registers (bytes inside a register
+/// are always big-endian, as the wire demands).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WordOrder {
-    /// High word at the lower address ("ABCD").
+    /// Most significant word at the lowest address ("ABCD" for a u32).
     #[default]
     HighFirst,
-    /// Low word at the lower address ("CDAB"), common on PLCs.
+    /// Least significant word at the lowest address ("CDAB" for a u32), common on PLCs.
     LowFirst,
 }
 
 impl WordOrder {
-    pub fn split(self, value: u32) -> [u16; 2] {
-        let (high, low) = ((value >> 16) as u16, value as u16);
-        match self {
-            WordOrder::HighFirst => [high, low],
-            WordOrder::LowFirst => [low, high],
+    /// Writes the low `16 · words.len()` bits of `value` into `words` (at most 4 words); higher
+    /// bits are dropped, so callers check the value fits first.
+    pub fn put(self, value: u64, words: &mut [u16]) {
+        let n = words.len();
+        for (i, word) in words.iter_mut().enumerate() {
+            // i-th word from the lowest address; `significance` counts from the least significant.
+            let significance = match self {
+                WordOrder::HighFirst => n - 1 - i,
+                WordOrder::LowFirst => i,
+            };
+            *word = value.checked_shr(16 * significance as u32).unwrap_or(0) as u16;
         }
     }
 
+    /// Joins up to 4 words back into the value [`Self::put`] wrote.
+    pub fn get(self, words: &[u16]) -> u64 {
+        let n = words.len();
+        words.iter().enumerate().fold(0u64, |acc, (i, word)| {
+            let significance = match self {
+                WordOrder::HighFirst => n - 1 - i,
+                WordOrder::LowFirst => i,
+            };
+            acc | u64::from(*word)
+                .checked_shl(16 * significance as u32)
+                .unwrap_or(0)
+        })
+    }
+
+    pub fn split(self, value: u32) -> [u16; 2] {
+        let mut words = [0; 2];
+        self.put(u64::from(value), &mut words);
+        words
+    }
+
     pub fn join(self, words: [u16; 2]) -> u32 {
-        let (high, low) = match self {
-            WordOrder::HighFirst => (words[0], words[1]),
-            WordOrder::LowFirst => (words[1], words[0]),
-        };
-        (u32::from(high) << 16) | u32::from(low)
+        // Two words hold exactly 32 bits.
+        self.get(&words) as u32
     }
 }
 
@@ -81,8 +109,10 @@ pub struct RegisterProfile {
     /// Offset in the slot of the flags register (bit0 in use, bit1 enabled, bit3 has PIN, high
     /// byte door mask).
     pub flags_offset: u16,
-    /// Offset of the card number (u32, two registers).
+    /// Offset of the card number.
     pub card_offset: u16,
+    /// Registers the card number spans (2–4: 32, 48 or 64 bits).
+    pub card_registers: u16,
     /// Offset of valid_from (u32 Unix seconds).
     pub valid_from_offset: u16,
     /// Offset of valid_until (u32 Unix seconds, `0xFFFFFFFF` = no end).
@@ -107,6 +137,7 @@ impl Default for RegisterProfile {
             slot_registers: 8,
             flags_offset: 0,
             card_offset: 1,
+            card_registers: 2,
             valid_from_offset: 3,
             valid_until_offset: 5,
             pin_offset: 7,
@@ -150,7 +181,7 @@ impl RegisterProfile {
     fn fields(&self) -> [(&'static str, u16, u16); 5] {
         [
             ("flags_offset", self.flags_offset, 1),
-            ("card_offset", self.card_offset, 2),
+            ("card_offset", self.card_offset, self.card_registers),
             ("valid_from_offset", self.valid_from_offset, 2),
             ("valid_until_offset", self.valid_until_offset, 2),
             ("pin_offset", self.pin_offset, 1),
@@ -162,11 +193,21 @@ impl RegisterProfile {
         if self.slot_registers == 0 {
             return Err(config("slot_registers must be at least 1".into()));
         }
+        if !(MIN_CARD_REGISTERS..=MAX_CARD_REGISTERS).contains(&self.card_registers) {
+            return Err(config(format!(
+                "card_registers = {} is outside {MIN_CARD_REGISTERS}–{MAX_CARD_REGISTERS} \
+                 (32 to 64 card bits)",
+                self.card_registers
+            )));
+        }
         let fields = self.fields();
         for (name, offset, width) in fields {
             if u32::from(offset) + u32::from(width) > u32::from(self.slot_registers) {
-                let need = if width == 2 {
-                    format!("registers {offset}–{}", u32::from(offset) + 1)
+                let need = if width > 1 {
+                    format!(
+                        "registers {offset}–{}",
+                        u32::from(offset) + u32::from(width) - 1
+                    )
                 } else {
                     format!("register {offset}")
                 };
@@ -174,10 +215,10 @@ impl RegisterProfile {
                     "{name} = {offset} puts the field at slot {need}, outside the slot of \
                      {} registers (slot_registers){}",
                     self.slot_registers,
-                    if width == 2 {
-                        "; a u32 field needs 2 registers"
+                    if width > 1 {
+                        format!("; the field needs {width} registers")
                     } else {
-                        ""
+                        String::new()
                     }
                 )));
             }
@@ -263,8 +304,24 @@ impl RegisterProfile {
         self.header_base.saturating_add(H_GENERATION)
     }
 
+    /// Bits the card field holds.
+    pub fn card_bits(&self) -> u32 {
+        16 * u32::from(self.card_registers)
+    }
+
     /// Checks a credential can be written without being read back as something else.
     pub fn check_credential(&self, credential: &Credential) -> Result<(), Error> {
+        let bits = self.card_bits();
+        if credential.card.checked_shr(bits).unwrap_or(0) != 0 {
+            return Err(Error::new(
+                ErrorKind::Rejected,
+                format!(
+                    "card {} ({:#x}) does not fit the profile's {bits}-bit card field \
+                     (card_registers = {})",
+                    credential.card, credential.card, self.card_registers
+                ),
+            ));
+        }
         if credential.valid_until == Some(NO_END) {
             return Err(Error::new(
                 ErrorKind::Rejected,
@@ -297,7 +354,7 @@ impl RegisterProfile {
             flags |= FLAG_HAS_PIN;
         }
         self.put_u16(&mut regs, self.flags_offset, flags);
-        self.put_u32(&mut regs, self.card_offset, c.card);
+        self.word_order.put(c.card, &mut regs[self.card_range()]);
         self.put_u32(&mut regs, self.valid_from_offset, c.valid_from);
         self.put_u32(
             &mut regs,
@@ -330,7 +387,7 @@ impl RegisterProfile {
         } else {
             0
         };
-        let card = self.get_u32(regs, self.card_offset);
+        let card = self.word_order.get(&regs[self.card_range()]);
         let pin = match (
             flags & FLAG_HAS_PIN != 0,
             self.get_u16(regs, self.pin_offset),
@@ -455,6 +512,11 @@ impl RegisterProfile {
         Ok(registers_checksum(&regs))
     }
 
+    fn card_range(&self) -> std::ops::Range<usize> {
+        let at = usize::from(self.card_offset);
+        at..at + usize::from(self.card_registers)
+    }
+
     fn put_u16(&self, regs: &mut [u16], offset: u16, value: u16) {
         regs[usize::from(offset)] = value;
     }
@@ -481,7 +543,7 @@ mod tests {
 
     fn credential() -> impl Strategy<Value = Credential> {
         (
-            any::<u32>(),
+            any::<u32>().prop_map(u64::from),
             any::<u8>(),
             any::<u32>(),
             proptest::option::of(0..NO_END),
@@ -511,6 +573,29 @@ mod tests {
         }
 
         #[test]
+        fn wide_cards_round_trip(
+            c in credential(),
+            card in any::<u64>(),
+            card_registers in MIN_CARD_REGISTERS..=MAX_CARD_REGISTERS,
+            order in word_order(),
+        ) {
+            let profile = wide(card_registers, order);
+            let card = card >> (64 - 16 * u32::from(card_registers));
+            let c = Credential { card, ..c };
+            profile.check_credential(&c).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let regs = profile.encode_slot(Some(&c));
+            prop_assert_eq!(profile.decode_slot(&regs).ok(), Some(Some(c)));
+        }
+
+        #[test]
+        fn words_round_trip(value in any::<u64>(), n in 1usize..=4, order in word_order()) {
+            let value = value >> (64 - 16 * n);
+            let mut words = vec![0; n];
+            order.put(value, &mut words);
+            prop_assert_eq!(order.get(&words), value);
+        }
+
+        #[test]
         fn header_round_trips(
             slots in any::<u16>(),
             generation in any::<u32>(),
@@ -529,6 +614,88 @@ mod tests {
         fn decode_never_panics(regs in proptest::collection::vec(any::<u16>(), 0..12)) {
             let _ = RegisterProfile::default().decode_slot(&regs);
         }
+    }
+
+    /// A slot wide enough for `card_registers`: the fields after the card move up.
+    fn wide(card_registers: u16, word_order: WordOrder) -> RegisterProfile {
+        let extra = card_registers - 2;
+        RegisterProfile {
+            slot_registers: 8 + extra,
+            card_registers,
+            valid_from_offset: 3 + extra,
+            valid_until_offset: 5 + extra,
+            pin_offset: 7 + extra,
+            word_order,
+            ..RegisterProfile::default()
+        }
+    }
+
+    #[test]
+    fn wide_profiles_are_valid() {
+        for n in MIN_CARD_REGISTERS..=MAX_CARD_REGISTERS {
+            for order in [WordOrder::HighFirst, WordOrder::LowFirst] {
+                assert!(
+                    wide(n, order).validate().is_ok(),
+                    "{n} registers, {order:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn four_word_order_on_the_wire() {
+        let mut words = [0; 4];
+        WordOrder::HighFirst.put(0x0004_A1B2_C3D4_E5F6, &mut words);
+        assert_eq!(words, [0x0004, 0xA1B2, 0xC3D4, 0xE5F6]);
+        WordOrder::LowFirst.put(0x0004_A1B2_C3D4_E5F6, &mut words);
+        assert_eq!(words, [0xE5F6, 0xC3D4, 0xA1B2, 0x0004]);
+        let mut three = [0; 3];
+        WordOrder::LowFirst.put(0x0000_1234_5678_9ABC, &mut three);
+        assert_eq!(three, [0x9ABC, 0x5678, 0x1234]);
+    }
+
+    #[test]
+    fn seven_byte_uid_in_a_ten_register_slot() {
+        let p = wide(4, WordOrder::HighFirst);
+        let c = Credential {
+            card: 0x0004_A1B2_C3D4_E5F6,
+            doors: 1,
+            valid_from: 0,
+            valid_until: None,
+            pin: None,
+        };
+        let regs = p.encode_slot(Some(&c));
+        assert_eq!(
+            regs,
+            [
+                0x0103, 0x0004, 0xA1B2, 0xC3D4, 0xE5F6, 0, 0, 0xFFFF, 0xFFFF, 0xFFFF
+            ]
+        );
+    }
+
+    #[test]
+    fn card_too_wide_for_the_profile_is_rejected_naming_it() {
+        let c = Credential {
+            card: 0x1F_FFFF_FFFF, // a 37-bit Wiegand number
+            doors: 1,
+            valid_from: 0,
+            valid_until: None,
+            pin: None,
+        };
+        let err = RegisterProfile::default()
+            .check_credential(&c)
+            .expect_err("37 bits do not fit 32");
+        assert_eq!(err.kind(), ErrorKind::Rejected);
+        assert!(
+            err.message().contains("137438953471") && err.message().contains("32-bit"),
+            "{err}"
+        );
+        assert!(wide(3, WordOrder::HighFirst).check_credential(&c).is_ok());
+        let max32 = Credential {
+            card: u64::from(u32::MAX),
+            ..c
+        };
+        assert!(RegisterProfile::default().check_credential(&max32).is_ok());
     }
 
     #[test]
@@ -595,7 +762,7 @@ mod tests {
             ..d()
         });
         assert!(
-            msg.contains("valid_until_offset") && msg.contains("2 registers"),
+            msg.contains("valid_until_offset") && msg.contains("needs 2 registers"),
             "{msg}"
         );
         assert!(
@@ -632,6 +799,34 @@ mod tests {
                 ..d()
             })
             .contains("max_pin")
+        );
+        for card_registers in [0, 1, 5] {
+            assert!(
+                invalid(RegisterProfile {
+                    card_registers,
+                    ..d()
+                })
+                .contains("card_registers"),
+                "{card_registers}"
+            );
+        }
+        let msg = invalid(RegisterProfile {
+            card_registers: 3,
+            ..d()
+        });
+        assert!(msg.contains("overlap"), "{msg}");
+        let msg = invalid(RegisterProfile {
+            card_registers: 4,
+            card_offset: 5,
+            valid_from_offset: 1,
+            valid_until_offset: 3,
+            pin_offset: 0,
+            flags_offset: 7,
+            ..d()
+        });
+        assert!(
+            msg.contains("card_offset") && msg.contains("4 registers"),
+            "{msg}"
         );
     }
 

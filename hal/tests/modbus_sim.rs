@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use lintel_hal::{
-    BatchError, Change, Controller, Credential, ErrorKind, Op, RegisterProfile, WordOrder,
+    BatchError, Change, Check, Controller, Credential, ErrorKind, Op, RegisterProfile, SlotDrift,
+    WordOrder,
     modbus::ModbusTcp,
     sim::{ExceptionCode, SimConfig, SimController, SimHandle},
 };
@@ -30,7 +31,7 @@ fn driver(sim: &SimHandle, profile: RegisterProfile) -> ModbusTcp {
 
 fn credential(n: u32) -> Credential {
     Credential {
-        card: 0x00A0_0000 + n,
+        card: u64::from(0x00A0_0000 + n),
         doors: (n % 255) as u8 + 1,
         valid_from: 1_700_000_000 + n,
         valid_until: if n % 3 == 0 {
@@ -73,7 +74,7 @@ async fn grants_and_revokes_round_trip_in_coalesced_frames() {
     let mut driver = driver(&sim, profile.clone());
 
     let info = driver.probe().await.expect("probe");
-    assert_eq!((info.slots, info.generation), (64, 0));
+    assert_eq!((info.slots, info.generation), (Some(64), Some(0)));
 
     let grants: Vec<Op> = (0..40).map(grant).collect();
     driver.apply(&grants).await.expect("grant 40");
@@ -92,9 +93,9 @@ async fn grants_and_revokes_round_trip_in_coalesced_frames() {
     assert_eq!(sim.table(), expected);
 
     let info = driver.probe().await.expect("probe");
-    assert_eq!(info.generation, 1);
+    assert_eq!(info.generation, Some(1));
     let checksum = profile.table_checksum(64, expected.iter().map(|(s, c)| (*s, c)));
-    assert_eq!(Some(info.checksum), checksum.ok());
+    assert_eq!(info.checksum, checksum.ok());
 
     sim.clear_writes();
     let revokes = [revoke(3), revoke(4), revoke(5), revoke(20), revoke(39)];
@@ -112,7 +113,7 @@ async fn grants_and_revokes_round_trip_in_coalesced_frames() {
         .collect();
     assert_eq!(driver.read_table().await.expect("read back"), remaining);
     assert_eq!(sim.table(), remaining);
-    assert_eq!(driver.probe().await.expect("probe").generation, 2);
+    assert_eq!(driver.probe().await.expect("probe").generation, Some(2));
 }
 
 #[tokio::test]
@@ -254,7 +255,69 @@ async fn low_word_first_round_trips() {
         driver.read_table().await.expect("read"),
         vec![(0, c), (1, credential(1))]
     );
-    assert_eq!(driver.probe().await.expect("probe").generation, 1);
+    assert_eq!(driver.probe().await.expect("probe").generation, Some(1));
+}
+
+#[tokio::test]
+async fn seven_byte_uids_round_trip_in_a_ten_register_slot() {
+    let profile = RegisterProfile {
+        slot_registers: 10,
+        card_registers: 4,
+        valid_from_offset: 5,
+        valid_until_offset: 7,
+        pin_offset: 9,
+        word_order: WordOrder::LowFirst,
+        ..RegisterProfile::default()
+    };
+    let sim = sim(24, profile.clone()).await;
+    let mut driver = driver(&sim, profile.clone());
+    let uid = Credential {
+        card: 0x0004_A1B2_C3D4_E5F6,
+        doors: 1,
+        valid_from: 0,
+        valid_until: None,
+        pin: None,
+    };
+    // Slot 12 starts at 16 + 12 · 10; the last of the 12 grants lands in the second frame.
+    let mut ops: Vec<Op> = (0..12).map(grant).collect();
+    ops.push(Op {
+        slot: 12,
+        change: Change::Grant(uid),
+    });
+    driver.apply(&ops).await.expect("grant");
+    assert_eq!(
+        sim.registers(136, 5),
+        vec![0x0103, 0xE5F6, 0xC3D4, 0xA1B2, 0x0004],
+        "the card spans four registers, least significant first"
+    );
+    let table = driver.read_table().await.expect("read");
+    assert_eq!(table.last(), Some(&(12, uid)));
+    assert_eq!(table.len(), 13);
+}
+
+#[tokio::test]
+async fn card_wider_than_the_profile_is_rejected_before_it_is_sent() {
+    let profile = RegisterProfile::default();
+    let sim = sim(16, profile.clone()).await;
+    let mut driver = driver(&sim, profile);
+    let wiegand37 = Credential {
+        card: 0x10_0000_0001,
+        ..credential(1)
+    };
+    let err = batch_error(
+        driver
+            .apply(&[
+                grant(0),
+                Op {
+                    slot: 1,
+                    change: Change::Grant(wiegand37),
+                },
+            ])
+            .await,
+    );
+    assert_eq!((err.error.kind(), err.applied), (ErrorKind::Rejected, 1));
+    assert!(err.error.message().contains("32-bit"), "{}", err.error);
+    assert_eq!(sim.table(), vec![(0, credential(0))]);
 }
 
 #[tokio::test]
@@ -270,7 +333,7 @@ async fn slot_beyond_the_device_is_a_config_error_naming_it() {
     assert_eq!(sim.table(), vec![(2, credential(2))]);
     assert_eq!(
         sim.info().generation,
-        0,
+        Some(0),
         "an incomplete batch does not bump the generation"
     );
 }
@@ -350,4 +413,115 @@ fn constructor_rejects_bad_arguments() {
         Some(ErrorKind::Config)
     );
     assert!(ModbusTcp::new("controller.local:502", 247, p(), TIMEOUT).is_ok());
+}
+
+fn expected(slots: std::ops::Range<u16>) -> Vec<(u16, Credential)> {
+    slots.map(|s| (s, credential(u32::from(s)))).collect()
+}
+
+#[tokio::test]
+async fn verify_trusts_a_matching_digest_without_reading_slots() {
+    let profile = RegisterProfile::default();
+    let sim = sim(32, profile.clone()).await;
+    let mut driver = driver(&sim, profile);
+    driver
+        .apply(&(0..5).map(grant).collect::<Vec<_>>())
+        .await
+        .expect("grant");
+    let drift = driver.verify(&expected(0..5)).await.expect("verify");
+    assert_eq!(drift.check, Check::Digest);
+    assert_eq!(drift.generation, Some(1));
+    assert!(drift.in_sync());
+    // A gateway that expects one card fewer sees a mismatch and the one extra slot.
+    let drift = driver.verify(&expected(0..4)).await.expect("verify");
+    assert_eq!(drift.check, Check::FullRead);
+    assert_eq!(
+        drift.slots,
+        vec![SlotDrift::Unexpected {
+            slot: 4,
+            found: credential(4)
+        }]
+    );
+}
+
+#[tokio::test]
+async fn verify_reports_each_kind_of_drift_by_slot() {
+    let profile = RegisterProfile::default();
+    let sim = sim(40, profile.clone()).await;
+    let mut driver = driver(&sim, profile.clone());
+    driver
+        .apply(&(0..20).map(grant).collect::<Vec<_>>())
+        .await
+        .expect("grant");
+    let slot = |i: u16| 16 + 8 * i;
+    sim.poke(slot(3), &[0; 8]); // cleared behind our back
+    sim.poke(slot(17), &[0x0303]); // door mask changed
+    sim.poke(slot(25), &profile.encode_slot(Some(&credential(99)))); // planted card
+    sim.poke(slot(30), &[0, 0, 7]); // unused slot with leftovers
+    sim.poke(slot(8), &[0x0109, 0, 7, 0, 0, 0, 0, 0xFFFF]); // has-PIN flag, no PIN
+    let drift = driver.verify(&expected(0..20)).await.expect("verify");
+    assert_eq!(drift.check, Check::FullRead);
+    let kinds: Vec<(u16, &str)> = drift
+        .slots
+        .iter()
+        .map(|d| {
+            let kind = match d {
+                SlotDrift::Missing { .. } => "missing",
+                SlotDrift::Unexpected { .. } => "unexpected",
+                SlotDrift::Different { .. } => "different",
+                SlotDrift::Garbled { .. } => "garbled",
+            };
+            (d.slot(), kind)
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (3, "missing"),
+            (8, "garbled"),
+            (17, "different"),
+            (25, "unexpected"),
+            (30, "garbled"),
+        ]
+    );
+    assert_eq!(drift.slots[1].expected(), Some(&credential(8)));
+    assert_eq!(drift.slots[4].expected(), None);
+    // Repairing exactly the drifted slots brings the digest back.
+    let repair: Vec<Op> = drift
+        .slots
+        .iter()
+        .map(|d| Op {
+            slot: d.slot(),
+            change: match d.expected() {
+                Some(c) => Change::Grant(*c),
+                None => Change::Revoke { card: 0 },
+            },
+        })
+        .collect();
+    driver.apply(&repair).await.expect("repair");
+    let after = driver.verify(&expected(0..20)).await.expect("verify");
+    assert_eq!((after.check, after.in_sync()), (Check::Digest, true));
+}
+
+#[tokio::test]
+async fn verify_after_a_factory_reset_reports_everything_missing() {
+    let profile = RegisterProfile::default();
+    let sim = sim(16, profile.clone()).await;
+    let mut driver = driver(&sim, profile);
+    driver.apply(&[grant(0), grant(9)]).await.expect("grant");
+    sim.wipe();
+    let drift = driver.verify(&expected(0..1)).await.expect("verify");
+    assert_eq!(drift.generation, Some(0));
+    assert_eq!(
+        drift.slots,
+        vec![SlotDrift::Missing {
+            slot: 0,
+            expected: credential(0)
+        }]
+    );
+    let err = driver
+        .verify(&expected(15..17))
+        .await
+        .expect_err("slot 16 is beyond 16 slots");
+    assert_eq!(err.kind(), ErrorKind::Config);
 }

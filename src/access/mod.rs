@@ -13,7 +13,7 @@ use crate::config::{Config, GroupMatch};
 use crate::store::{CredentialRecord, Person};
 
 /// What every controller should hold, by controller name then card.
-pub type Desired = BTreeMap<String, BTreeMap<u32, Credential>>;
+pub type Desired = BTreeMap<String, BTreeMap<u64, Credential>>;
 
 /// When a person may use their doors. `None` ends are open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,7 +161,7 @@ impl Policy {
             .iter()
             .map(|c| (c.clone(), BTreeMap::new()))
             .collect();
-        let mut cards: HashMap<&str, Vec<u32>> = HashMap::new();
+        let mut cards: HashMap<&str, Vec<u64>> = HashMap::new();
         for c in credentials {
             cards.entry(c.person_id.as_str()).or_default().push(c.card);
         }

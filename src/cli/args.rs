@@ -79,13 +79,13 @@ pub enum CredentialsCommand {
     Add {
         person: String,
         #[arg(long)]
-        card: u32,
+        card: u64,
         #[command(flatten)]
         socket: SocketArg,
     },
     /// Take a card away; it is revoked at every controller before anything else queued.
     Remove {
-        card: u32,
+        card: u64,
         #[command(flatten)]
         socket: SocketArg,
     },

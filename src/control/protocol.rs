@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 pub enum Request {
     Status,
     SyncNow,
-    CredentialsAdd { person: String, card: u32 },
-    CredentialsRemove { card: u32 },
+    CredentialsAdd { person: String, card: u64 },
+    CredentialsRemove { card: u64 },
     CredentialsList,
     Activity { limit: usize },
 }

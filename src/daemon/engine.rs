@@ -28,9 +28,9 @@ pub enum EngineError {
     #[error("`{query}` matches {count} people; use their lintel id")]
     Ambiguous { query: String, count: usize },
     #[error("card {card} already belongs to {person}")]
-    CardTaken { card: u32, person: String },
+    CardTaken { card: u64, person: String },
     #[error("card {0} is not assigned to anyone")]
-    UnknownCard(u32),
+    UnknownCard(u64),
     #[error("card number 0 is not a valid card")]
     CardZero,
 }
@@ -133,8 +133,8 @@ impl Engine {
         for p in &commit.people {
             people.insert(p.id.clone(), p.clone());
         }
-        let removed: HashSet<u32> = commit.credentials_remove.iter().copied().collect();
-        let mut credentials: HashMap<u32, CredentialRecord> = self
+        let removed: HashSet<u64> = commit.credentials_remove.iter().copied().collect();
+        let mut credentials: HashMap<u64, CredentialRecord> = self
             .store
             .credentials()?
             .into_iter()
@@ -308,7 +308,7 @@ impl Engine {
         if let Some(p) = self.store.person(query)? {
             return Ok(p);
         }
-        if let Ok(card) = query.parse::<u32>()
+        if let Ok(card) = query.parse::<u64>()
             && let Some(c) = self.store.credential(card)?
             && let Some(p) = self.store.person(&c.person_id)?
         {
@@ -337,7 +337,7 @@ impl Engine {
     pub async fn add_credential(
         &self,
         person: &str,
-        card: u32,
+        card: u64,
     ) -> Result<CredentialRecord, EngineError> {
         if card == 0 {
             return Err(EngineError::CardZero);
@@ -368,7 +368,7 @@ impl Engine {
         Ok(record)
     }
 
-    pub async fn remove_credential(&self, card: u32) -> Result<CredentialRecord, EngineError> {
+    pub async fn remove_credential(&self, card: u64) -> Result<CredentialRecord, EngineError> {
         let record = self
             .store
             .credential(card)?

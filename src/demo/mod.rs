@@ -17,7 +17,7 @@ use pms::{PmsServer, demo_residents};
 /// Residents in the demo building.
 const RESIDENTS: usize = 36;
 /// The first demo card number; resident n gets `FIRST_CARD + n`.
-const FIRST_CARD: u32 = 100_001;
+const FIRST_CARD: u64 = 100_001;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -211,7 +211,7 @@ async fn issue_demo_cards(daemon: &Daemon) -> Result<(), DemoError> {
         if held.contains(&person.id) {
             continue;
         }
-        let card = FIRST_CARD + n as u32;
+        let card = FIRST_CARD + n as u64;
         match engine.add_credential(&person.id, card).await {
             Ok(_) | Err(EngineError::CardTaken { .. }) => {}
             Err(e) => return Err(e.into()),

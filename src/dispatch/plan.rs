@@ -13,22 +13,22 @@ use crate::store::{AckedSlot, OutboxEntry};
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     pub outbox: Vec<OutboxEntry>,
-    pub slots: Vec<(String, u32, u16)>,
+    pub slots: Vec<(String, u64, u16)>,
 }
 
 /// Plans the changes that bring `controller` from `acked` + `pending` to `desired`.
 /// `slots` maps every allocated slot to its card.
 pub fn plan_controller(
     controller: &str,
-    desired: &BTreeMap<u32, Credential>,
-    acked: &BTreeMap<u32, AckedSlot>,
+    desired: &BTreeMap<u64, Credential>,
+    acked: &BTreeMap<u64, AckedSlot>,
     pending: &[OutboxEntry],
-    slots: &BTreeMap<u16, u32>,
+    slots: &BTreeMap<u16, u64>,
     now: Timestamp,
     next_seq: &mut dyn FnMut() -> u64,
 ) -> Plan {
     // What the controller will hold once everything already queued lands.
-    let mut effective: BTreeMap<u32, Option<Credential>> = acked
+    let mut effective: BTreeMap<u64, Option<Credential>> = acked
         .iter()
         .map(|(card, a)| (*card, Some(a.credential)))
         .collect();
@@ -39,7 +39,7 @@ pub fn plan_controller(
         };
         effective.insert(entry.op.change.card(), value);
     }
-    let slot_of: BTreeMap<u32, u16> = slots.iter().map(|(s, c)| (*c, *s)).collect();
+    let slot_of: BTreeMap<u64, u16> = slots.iter().map(|(s, c)| (*c, *s)).collect();
     let used: BTreeSet<u16> = slots.keys().copied().collect();
     let mut free = (0..=u16::MAX).filter(|s| !used.contains(s));
 
@@ -82,7 +82,7 @@ pub fn plan_controller(
 mod tests {
     use super::*;
 
-    fn cred(card: u32, doors: u8) -> Credential {
+    fn cred(card: u64, doors: u8) -> Credential {
         Credential {
             card,
             doors,
@@ -96,7 +96,7 @@ mod tests {
         desired: &[Credential],
         acked: &[(u16, Credential)],
         pending: &[OutboxEntry],
-        slots: &[(u16, u32)],
+        slots: &[(u16, u64)],
     ) -> Plan {
         let desired = desired.iter().map(|c| (c.card, *c)).collect();
         let acked = acked

@@ -12,24 +12,24 @@ pub fn controller_prefix(controller: &str) -> Vec<u8> {
     k
 }
 
-pub fn card(card: u32) -> [u8; 4] {
+pub fn card(card: u64) -> [u8; 8] {
     card.to_be_bytes()
 }
 
-pub fn acked(controller: &str, card: u32) -> Vec<u8> {
+pub fn acked(controller: &str, card: u64) -> Vec<u8> {
     let mut k = controller_prefix(controller);
     k.extend_from_slice(&card.to_be_bytes());
     k
 }
 
-pub fn outbox(controller: &str, priority: u8, card: u32) -> Vec<u8> {
+pub fn outbox(controller: &str, priority: u8, card: u64) -> Vec<u8> {
     let mut k = controller_prefix(controller);
     k.push(priority);
     k.extend_from_slice(&card.to_be_bytes());
     k
 }
 
-pub fn slot_by_card(controller: &str, card: u32) -> Vec<u8> {
+pub fn slot_by_card(controller: &str, card: u64) -> Vec<u8> {
     let mut k = controller_prefix(controller);
     k.push(b'c');
     k.extend_from_slice(&card.to_be_bytes());
@@ -63,8 +63,8 @@ pub fn u16_from(bytes: &[u8]) -> Option<u16> {
     ))
 }
 
-pub fn u32_from(bytes: &[u8]) -> Option<u32> {
-    Some(u32::from_be_bytes(
-        bytes.get(bytes.len().checked_sub(4)?..)?.try_into().ok()?,
+pub fn u64_from(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(
+        bytes.get(bytes.len().checked_sub(8)?..)?.try_into().ok()?,
     ))
 }

@@ -53,11 +53,11 @@ pub struct Store {
 pub struct Commit {
     pub people: Vec<Person>,
     pub credentials_put: Vec<CredentialRecord>,
-    pub credentials_remove: Vec<u32>,
+    pub credentials_remove: Vec<u64>,
     /// Each replaces whatever was pending for the same controller and card.
     pub outbox: Vec<OutboxEntry>,
     /// New slot allocations: (controller, card, slot).
-    pub slots: Vec<(String, u32, u16)>,
+    pub slots: Vec<(String, u64, u16)>,
     pub activity: Vec<Activity>,
     pub sources: Vec<(String, SourceState)>,
 }
@@ -173,7 +173,7 @@ impl Store {
             .collect()
     }
 
-    pub fn credential(&self, card: u32) -> Result<Option<CredentialRecord>, StoreError> {
+    pub fn credential(&self, card: u64) -> Result<Option<CredentialRecord>, StoreError> {
         self.credentials
             .get(keys::card(card))?
             .map(|v| decode("credential", &v))
@@ -181,11 +181,11 @@ impl Store {
     }
 
     /// What `controller` confirmed it holds, by card.
-    pub fn acked(&self, controller: &str) -> Result<BTreeMap<u32, AckedSlot>, StoreError> {
+    pub fn acked(&self, controller: &str) -> Result<BTreeMap<u64, AckedSlot>, StoreError> {
         let mut out = BTreeMap::new();
         for kv in self.acked.scan_prefix(keys::controller_prefix(controller)) {
             let (k, v) = kv?;
-            let card = keys::u32_from(&k).ok_or_else(|| corrupt_key("acked"))?;
+            let card = keys::u64_from(&k).ok_or_else(|| corrupt_key("acked"))?;
             out.insert(card, decode("acked slot", &v)?);
         }
         Ok(out)
@@ -217,12 +217,12 @@ impl Store {
     }
 
     /// Slot allocations of `controller`, by slot.
-    pub fn slots(&self, controller: &str) -> Result<BTreeMap<u16, u32>, StoreError> {
+    pub fn slots(&self, controller: &str) -> Result<BTreeMap<u16, u64>, StoreError> {
         let mut out = BTreeMap::new();
         for kv in self.slots.scan_prefix(keys::slot_prefix(controller)) {
             let (k, v) = kv?;
             let slot = keys::u16_from(&k).ok_or_else(|| corrupt_key("slot"))?;
-            let card = keys::u32_from(&v).ok_or_else(|| corrupt_key("slot"))?;
+            let card = keys::u64_from(&v).ok_or_else(|| corrupt_key("slot"))?;
             out.insert(slot, card);
         }
         Ok(out)
@@ -321,7 +321,7 @@ impl Store {
                     for (controller, card, slot) in &commit.slots {
                         let by_slot = keys::card_by_slot(controller, *slot);
                         if let Some(holder) = t_slots.get(&by_slot)?
-                            && keys::u32_from(&holder) != Some(*card)
+                            && keys::u64_from(&holder) != Some(*card)
                         {
                             return Err(abort(StoreError::Conflict(format!(
                                 "slot {slot} of {controller} is already taken"

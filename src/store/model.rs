@@ -58,7 +58,7 @@ impl Person {
 /// A card issued on site to a person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialRecord {
-    pub card: u32,
+    pub card: u64,
     pub person_id: String,
     pub added_at: Timestamp,
 }

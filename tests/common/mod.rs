@@ -120,7 +120,7 @@ pub async fn sync_now(dir: &Path) -> Value {
     call(dir, Request::SyncNow).await
 }
 
-pub async fn add_card(dir: &Path, person: &str, card: u32) {
+pub async fn add_card(dir: &Path, person: &str, card: u64) {
     call(
         dir,
         Request::CredentialsAdd {
@@ -132,7 +132,7 @@ pub async fn add_card(dir: &Path, person: &str, card: u32) {
 }
 
 /// Cards the simulated controller holds, by card.
-pub fn held(sim: &SimHandle) -> BTreeMap<u32, Credential> {
+pub fn held(sim: &SimHandle) -> BTreeMap<u64, Credential> {
     sim.table().into_iter().map(|(_, c)| (c.card, c)).collect()
 }
 
@@ -140,7 +140,7 @@ pub fn held(sim: &SimHandle) -> BTreeMap<u32, Credential> {
 pub async fn wait_for(
     sim: &SimHandle,
     what: &str,
-    done: impl Fn(&BTreeMap<u32, Credential>) -> bool,
+    done: impl Fn(&BTreeMap<u64, Credential>) -> bool,
 ) {
     let mut changes = sim.subscribe();
     let waited = tokio::time::timeout(PATIENCE, async {
@@ -162,8 +162,8 @@ pub async fn wait_for(
 }
 
 /// Waits until the controller holds exactly `cards`.
-pub async fn wait_for_cards(sim: &SimHandle, cards: &[u32]) {
-    let want: Vec<u32> = cards.to_vec();
+pub async fn wait_for_cards(sim: &SimHandle, cards: &[u64]) {
+    let want: Vec<u64> = cards.to_vec();
     wait_for(sim, &format!("cards {want:?}"), |t| {
         t.keys().copied().collect::<Vec<_>>() == want
     })
@@ -235,11 +235,11 @@ impl Building {
 
     /// Issues `cards` (person, card) through the control socket and waits until the door
     /// holds every card issued so far and the daemon recorded its acknowledgements.
-    pub async fn issue(&self, cards: &[(&str, u32)]) {
+    pub async fn issue(&self, cards: &[(&str, u64)]) {
         for (person, card) in cards {
             add_card(self.path(), person, *card).await;
         }
-        let mut all: Vec<u32> = self
+        let mut all: Vec<u64> = self
             .store()
             .credentials()
             .expect("credentials")

@@ -1,7 +1,7 @@
 //! The credential-table logic over any Modbus client, so TCP today and RTU later share it; a
 //! [`Connector`] is all a transport has to supply.
 
-use std::{borrow::Cow, fmt, time::Duration};
+use std::{borrow::Cow, collections::BTreeMap, fmt, time::Duration};
 
 use async_trait::async_trait;
 use tokio_modbus::{
@@ -11,7 +11,8 @@ use tokio_modbus::{
 
 use super::{errors, frames};
 use crate::{
-    BatchError, Controller, Credential, DeviceInfo, Error, ErrorKind, Op, RegisterProfile,
+    BatchError, Check, Controller, Credential, DeviceInfo, Drift, Error, ErrorKind, Op,
+    RegisterProfile, SlotDrift,
     profile::{HEADER_LEN, Header},
 };
 
@@ -135,6 +136,38 @@ impl<C: Connector> ModbusDriver<C> {
         }
     }
 
+    /// Every slot register of a table of `slots`, in FC03 reads of whole slots.
+    async fn read_slots(&mut self, slots: u16) -> Result<Vec<u16>, Error> {
+        let per_read = self.profile.slots_per_read();
+        let mut regs =
+            Vec::with_capacity(usize::from(slots) * usize::from(self.profile.slot_registers));
+        let mut slot = 0u16;
+        while slot < slots {
+            let n = per_read.min(slots - slot);
+            let address = self.profile.slot_address(slot)?;
+            // n * slot_registers <= max_read_registers <= 125 by validation.
+            regs.extend(
+                self.read_registers(address, n * self.profile.slot_registers)
+                    .await?,
+            );
+            slot += n;
+        }
+        Ok(regs)
+    }
+
+    fn decode(&self, slot: u16, regs: &[u16]) -> Result<Option<Credential>, Error> {
+        self.profile.decode_slot(regs).map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!(
+                    "slot {slot} on {}: {}",
+                    self.connector.describe(),
+                    e.message()
+                ),
+            )
+        })
+    }
+
     /// Reads and checks the header against the profile.
     async fn header(&mut self) -> Result<Header, Error> {
         let regs = self
@@ -188,44 +221,90 @@ impl<C: Connector> Controller for ModbusDriver<C> {
 
     async fn read_table(&mut self) -> Result<Vec<(u16, Credential)>, Error> {
         let header = self.header().await?;
-        let per_read = self.profile.slots_per_read();
+        let regs = self.read_slots(header.slots).await?;
         let width = usize::from(self.profile.slot_registers);
         let mut table = Vec::new();
-        let mut slot = 0u16;
-        while slot < header.slots {
-            let n = per_read.min(header.slots - slot);
-            let address = self.profile.slot_address(slot)?;
-            // n * slot_registers <= max_read_registers <= 125 by validation.
-            let regs = self
-                .read_registers(address, n * self.profile.slot_registers)
-                .await?;
-            for (i, chunk) in regs.chunks_exact(width).enumerate() {
-                let at = slot + i as u16;
-                let decoded = self.profile.decode_slot(chunk).map_err(|e| {
-                    Error::new(
-                        e.kind(),
-                        format!(
-                            "slot {at} on {}: {}",
-                            self.connector.describe(),
-                            e.message()
-                        ),
-                    )
-                })?;
-                if let Some(credential) = decoded {
-                    table.push((at, credential));
-                }
+        for (chunk, slot) in regs.chunks_exact(width).zip(0u16..) {
+            if let Some(credential) = self.decode(slot, chunk)? {
+                table.push((slot, credential));
             }
-            slot += n;
         }
         Ok(table)
+    }
+
+    async fn verify(&mut self, expected: &[(u16, Credential)]) -> Result<Drift, Error> {
+        let header = self.header().await?;
+        let by_slot = expected.iter().map(|(slot, c)| (*slot, c));
+        let digest = self
+            .profile
+            .table_checksum(header.slots, by_slot)
+            .map_err(|e| {
+                Error::new(
+                    e.kind(),
+                    format!(
+                        "{}: expected table: {}",
+                        self.connector.describe(),
+                        e.message()
+                    ),
+                )
+            })?;
+        let generation = Some(header.generation);
+        if digest == header.checksum {
+            return Ok(Drift {
+                check: Check::Digest,
+                generation,
+                slots: Vec::new(),
+            });
+        }
+        let regs = self.read_slots(header.slots).await?;
+        let wanted: BTreeMap<u16, &Credential> = expected.iter().map(|(s, c)| (*s, c)).collect();
+        let width = usize::from(self.profile.slot_registers);
+        let mut slots = Vec::new();
+        for (raw, slot) in regs.chunks_exact(width).zip(0u16..) {
+            let want = wanted.get(&slot).copied();
+            if raw == self.profile.encode_slot(want).as_slice() {
+                continue;
+            }
+            let expected = want.copied();
+            slots.push(match (self.profile.decode_slot(raw), expected) {
+                (Err(e), expected) => SlotDrift::Garbled {
+                    slot,
+                    expected,
+                    detail: e.message().to_string(),
+                },
+                (Ok(None), Some(expected)) => SlotDrift::Missing { slot, expected },
+                (Ok(None), None) => SlotDrift::Garbled {
+                    slot,
+                    expected,
+                    detail: "slot not in use but not cleared".into(),
+                },
+                (Ok(Some(found)), None) => SlotDrift::Unexpected { slot, found },
+                (Ok(Some(found)), Some(expected)) if found == expected => SlotDrift::Garbled {
+                    slot,
+                    expected: Some(expected),
+                    detail: "registers differ from the encoding (reserved bits set?)".into(),
+                },
+                (Ok(Some(found)), Some(expected)) => SlotDrift::Different {
+                    slot,
+                    expected,
+                    found,
+                },
+            });
+        }
+        Ok(Drift {
+            check: Check::FullRead,
+            generation,
+            slots,
+        })
     }
 
     async fn probe(&mut self) -> Result<DeviceInfo, Error> {
         let header = self.header().await?;
         Ok(DeviceInfo {
-            slots: header.slots,
-            generation: header.generation,
-            checksum: header.checksum,
+            slots: Some(header.slots),
+            generation: Some(header.generation),
+            checksum: Some(header.checksum),
+            peer: None,
         })
     }
 }

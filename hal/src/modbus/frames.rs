@@ -81,7 +81,7 @@ mod tests {
         Op {
             slot,
             change: Change::Grant(Credential {
-                card: u32::from(slot) + 1000,
+                card: u64::from(slot) + 1000,
                 doors: 1,
                 valid_from: 0,
                 valid_until: None,

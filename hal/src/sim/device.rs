@@ -64,6 +64,10 @@ impl Device {
         lock(&self.links).clone()
     }
 
+    pub fn is_online(&self) -> bool {
+        lock(&self.links).is_some()
+    }
+
     pub fn set_online(&self, online: bool) {
         let mut links = lock(&self.links);
         match (online, links.take()) {
@@ -89,7 +93,7 @@ impl Device {
         self.held.send_replace(held);
     }
 
-    async fn answer(&self, request: Request<'static>) -> Result<Response, ExceptionCode> {
+    pub async fn answer(&self, request: Request<'static>) -> Result<Response, ExceptionCode> {
         match request {
             Request::ReadHoldingRegisters(address, count) => {
                 if !(1..=FC03_MAX_REGISTERS).contains(&count) {

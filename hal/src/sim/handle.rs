@@ -1,6 +1,6 @@
 //! What tests (and the CLI) hold to watch and steer a running simulated controller.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, ops::Deref, sync::Arc};
 
 use tokio::sync::watch;
 use tokio_modbus::ExceptionCode;
@@ -15,10 +15,25 @@ pub struct SimWrite {
     pub values: Vec<u16>,
 }
 
-/// A cloneable handle on a running simulated controller.
+/// A cloneable handle on one simulated controller, whatever it is served over.
+#[derive(Clone)]
+pub struct SimDevice {
+    pub(crate) device: Arc<Device>,
+}
+
+impl std::fmt::Debug for SimDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimDevice")
+            .field("config", &self.device.config)
+            .finish()
+    }
+}
+
+/// A cloneable handle on a simulated controller served over Modbus TCP: the device controls
+/// (through `Deref`) plus where it listens.
 #[derive(Clone)]
 pub struct SimHandle {
-    pub(crate) device: Arc<Device>,
+    pub(crate) device: SimDevice,
     pub(crate) local_addr: SocketAddr,
 }
 
@@ -26,8 +41,16 @@ impl std::fmt::Debug for SimHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SimHandle")
             .field("local_addr", &self.local_addr)
-            .field("config", &self.device.config)
+            .field("config", &self.device.device.config)
             .finish()
+    }
+}
+
+impl Deref for SimHandle {
+    type Target = SimDevice;
+
+    fn deref(&self) -> &SimDevice {
+        &self.device
     }
 }
 
@@ -37,6 +60,19 @@ impl SimHandle {
         self.local_addr
     }
 
+    /// Counts connection attempts the device accepted, including those it cut at once while
+    /// offline: lets a test know a client has tried again.
+    pub fn connections(&self) -> watch::Receiver<u64> {
+        self.device.device.connections.subscribe()
+    }
+
+    /// Stops the server and closes its connections.
+    pub fn shutdown(&self) {
+        self.device.device.shutdown.cancel();
+    }
+}
+
+impl SimDevice {
     /// The slots in use, decoded, in slot order.
     pub fn table(&self) -> Vec<(u16, Credential)> {
         self.device.registers().table()
@@ -64,12 +100,6 @@ impl SimHandle {
         self.device.arrived.subscribe()
     }
 
-    /// Counts connection attempts the device accepted, including those it cut at once while
-    /// offline: lets a test know a client has tried again.
-    pub fn connections(&self) -> watch::Receiver<u64> {
-        self.device.connections.subscribe()
-    }
-
     /// Every write request since start or [`Self::clear_writes`], in arrival order, including
     /// ones later refused.
     pub fn writes(&self) -> Vec<SimWrite> {
@@ -80,8 +110,9 @@ impl SimHandle {
         self.device.clear_writes();
     }
 
-    /// Offline closes open connections and every new one at once, so clients see the device
-    /// as unreachable; online accepts connections again.
+    /// Offline closes open TCP connections and every new one at once, and keeps the unit
+    /// silent on an RTU bus, so clients see the device as unreachable (TCP) or timing out (RTU);
+    /// online answers again.
     pub fn set_online(&self, online: bool) {
         self.device.set_online(online);
     }
@@ -100,13 +131,19 @@ impl SimHandle {
         self.device.hold_writes(false);
     }
 
+    /// Changes registers behind the gateway's back (drift, tampering, a half-written slot),
+    /// keeping the CRC current as firmware would. Not logged as a write.
+    pub fn poke(&self, address: u16, values: &[u16]) {
+        self.device.registers().poke(address, values);
+    }
+
     /// Factory reset: every slot cleared, generation 0 (a replaced or reflashed controller).
     pub fn wipe(&self) {
         self.device.registers().wipe();
     }
 
-    /// Stops the server and closes its connections.
-    pub fn shutdown(&self) {
-        self.device.shutdown.cancel();
+    /// The unit id it answers to.
+    pub fn unit(&self) -> u8 {
+        self.device.config.unit
     }
 }

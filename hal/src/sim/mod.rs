@@ -1,10 +1,15 @@
-//! A simulated door controller speaking the credential register profile over Modbus TCP, for
-//! tests and for `lintel sim modbus`. It keeps the header (slot count, CRC) like firmware would
-//! and can be told to go offline, refuse writes or hold them.
+//! A simulated door controller speaking the credential register profile over Modbus TCP or on
+//! an RTU bus (a pty or a serial port), for tests and for `lintel sim modbus`. It keeps the
+//! header (slot count, CRC) like firmware would and can be told to go offline, refuse writes or
+//! hold them; on RTU it can also emulate the line rate and a noisy line.
 
 mod device;
+mod esp_rfid;
 mod handle;
 mod link;
+mod pty;
+mod rtu;
+mod rtu_frame;
 mod state;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -13,7 +18,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_modbus::server::tcp::Server;
 use tokio_util::sync::CancellationToken;
 
-pub use handle::{SimHandle, SimWrite};
+pub use esp_rfid::{EspRfidSimConfig, EspRfidSimHandle, spawn_esp_rfid};
+pub use handle::{SimDevice, SimHandle, SimWrite};
+pub use pty::PtyMaster;
+pub use rtu::{Corruption, LineEmulation, RtuSim, RtuSimHandle, RtuStats};
 pub use tokio_modbus::ExceptionCode;
 
 use crate::{Error, ErrorKind, RegisterProfile};
@@ -71,7 +79,10 @@ impl SimController {
         let device = Arc::new(Device::new(config)?);
         Ok(SimController {
             listener,
-            handle: SimHandle { device, local_addr },
+            handle: SimHandle {
+                device: SimDevice { device },
+                local_addr,
+            },
         })
     }
 
@@ -82,7 +93,7 @@ impl SimController {
     /// Serves until `shutdown` or [`SimHandle::shutdown`] is cancelled; connections close with
     /// it. Errors only if accepting connections fails.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
-        let device = Arc::clone(&self.handle.device);
+        let device = Arc::clone(&self.handle.device.device);
         let server = Server::new(self.listener);
         let on_connected = |stream: TcpStream, peer: SocketAddr| {
             let device = Arc::clone(&device);
@@ -104,7 +115,7 @@ impl SimController {
                 Error::new(ErrorKind::Unreachable, format!("simulator stopped accepting: {e}"))
             }),
             () = shutdown.cancelled() => Ok(()),
-            () = self.handle.device.shutdown.cancelled() => Ok(()),
+            () = self.handle.device.device.shutdown.cancelled() => Ok(()),
         }
     }
 

@@ -1,0 +1,8 @@
+//! MQTT drivers: esp-rfid 2.x boards and lintel's own JSON profile, over rumqttc.
+
+mod broker;
+pub mod esp_rfid;
+pub(crate) mod link;
+
+pub use broker::{BrokerSettings, backoff};
+pub use esp_rfid::{EspRfid, EspRfidSettings, EspRfidState, UidFormat};

@@ -1,0 +1,659 @@
+use std::path::Path;
+
+use jiff::Timestamp;
+use jiff::civil::date;
+use lintel_hal::{Change, Credential, Op};
+
+use super::{
+    Activity, Commit, CredentialRecord, OutboxEntry, Outcome, Person, PersonType, SCHEMA_KEY,
+    SCHEMA_VERSION, SourceState, Store, StoreError,
+};
+
+const C: &str = "lobby";
+
+fn ts(seconds: i64) -> Timestamp {
+    Timestamp::from_second(seconds).expect("test timestamps are in range")
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
+}
+
+fn open(path: &Path) -> Store {
+    Store::open(path).expect("store opens")
+}
+
+fn person(id: &str, external_id: &str) -> Person {
+    Person {
+        id: id.to_string(),
+        source: "pms".to_string(),
+        external_id: external_id.to_string(),
+        first_name: "Ada".to_string(),
+        last_name: "Lovelace".to_string(),
+        email: Some("ada@example.com".to_string()),
+        phone: None,
+        unit: Some("101".to_string()),
+        status: "current".to_string(),
+        lease_start: Some(date(2025, 8, 1)),
+        lease_end: None,
+        move_in: None,
+        move_out: None,
+        person_type: PersonType::Resident,
+        access_enabled: true,
+        at_source: true,
+        removed_at: None,
+        created_at: ts(1_000),
+        updated_at: ts(1_000),
+    }
+}
+
+// Card numbers are given as u32 and widened to whatever the store keeps, and read back as u64,
+// so these tests do not depend on the card width.
+#[allow(clippy::useless_conversion)]
+fn credential(card: u32) -> Credential {
+    Credential {
+        card: card.into(),
+        doors: 0b11,
+        valid_from: 1_000,
+        valid_until: Some(2_000),
+        pin: None,
+    }
+}
+
+fn grant(controller: &str, seq: u64, card: u32, slot: u16) -> OutboxEntry {
+    OutboxEntry {
+        controller: controller.to_string(),
+        seq,
+        op: Op {
+            slot,
+            change: Change::Grant(credential(card)),
+        },
+        enqueued_at: ts(1_000),
+    }
+}
+
+#[allow(clippy::useless_conversion)]
+fn revoke(controller: &str, seq: u64, card: u32, slot: u16) -> OutboxEntry {
+    OutboxEntry {
+        controller: controller.to_string(),
+        seq,
+        op: Op {
+            slot,
+            change: Change::Revoke { card: card.into() },
+        },
+        enqueued_at: ts(1_000),
+    }
+}
+
+fn activity(n: i64) -> Activity {
+    Activity::new(ts(n), Outcome::Processed, format!("s{n}"), format!("r{n}"))
+}
+
+async fn commit(store: &Store, commit: Commit) {
+    store.commit(commit).await.expect("commit succeeds");
+}
+
+async fn enqueue(store: &Store, entries: Vec<OutboxEntry>) {
+    commit(
+        store,
+        Commit {
+            outbox: entries,
+            ..Commit::default()
+        },
+    )
+    .await;
+}
+
+/// (seq, card, is_revoke) of every pending entry, in outbox order.
+#[allow(clippy::useless_conversion)]
+fn pending(store: &Store, controller: &str) -> Vec<(u64, u64, bool)> {
+    store
+        .outbox(controller)
+        .expect("outbox reads")
+        .iter()
+        .map(|e| {
+            (
+                e.seq,
+                u64::from(e.op.change.card()),
+                e.op.change.is_revoke(),
+            )
+        })
+        .collect()
+}
+
+#[allow(clippy::useless_conversion)]
+fn slots(store: &Store, controller: &str) -> Vec<(u16, u64)> {
+    store
+        .slots(controller)
+        .expect("slots read")
+        .into_iter()
+        .map(|(slot, card)| (slot, u64::from(card)))
+        .collect()
+}
+
+fn write_raw_schema(path: &Path, bytes: &[u8]) {
+    let db = sled::Config::new()
+        .path(path)
+        .open()
+        .expect("raw sled opens");
+    let meta = db.open_tree("meta").expect("meta tree");
+    meta.insert(SCHEMA_KEY, bytes).expect("raw insert");
+    db.flush().expect("raw flush");
+}
+
+#[test]
+fn open_records_the_schema_version() {
+    let dir = tempdir();
+    drop(open(dir.path()));
+    let db = sled::Config::new()
+        .path(dir.path())
+        .open()
+        .expect("raw sled opens");
+    let raw = db
+        .open_tree("meta")
+        .expect("meta tree")
+        .get(SCHEMA_KEY)
+        .expect("meta reads")
+        .expect("schema version written on first open");
+    let version: u32 = serde_json::from_slice(&raw).expect("a JSON number");
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[tokio::test]
+async fn reopening_keeps_everything() {
+    let dir = tempdir();
+    {
+        let store = open(dir.path());
+        commit(
+            &store,
+            Commit {
+                people: vec![person("p1", "T-1")],
+                outbox: vec![grant(C, 1, 7, 0)],
+                slots: vec![(C.to_string(), 7, 0)],
+                ..Commit::default()
+            },
+        )
+        .await;
+    }
+    let store = open(dir.path());
+    assert_eq!(
+        store.person("p1").expect("reads"),
+        Some(person("p1", "T-1"))
+    );
+    assert_eq!(pending(&store, C), [(1, 7, false)]);
+    assert_eq!(slots(&store, C), [(0, 7)]);
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempdir();
+    write_raw_schema(
+        dir.path(),
+        &serde_json::to_vec(&(SCHEMA_VERSION + 1)).expect("encodes"),
+    );
+    match Store::open(dir.path()) {
+        Err(StoreError::NewerSchema { found }) => assert_eq!(found, SCHEMA_VERSION + 1),
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+}
+
+#[test]
+fn same_or_older_schema_opens_and_is_not_rewritten() {
+    let dir = tempdir();
+    write_raw_schema(dir.path(), b"0");
+    drop(open(dir.path()));
+    let db = sled::Config::new()
+        .path(dir.path())
+        .open()
+        .expect("raw sled opens");
+    let raw = db
+        .open_tree("meta")
+        .expect("meta tree")
+        .get(SCHEMA_KEY)
+        .expect("meta reads")
+        .expect("still there");
+    assert_eq!(&*raw, b"0");
+}
+
+#[test]
+fn garbage_schema_version_is_corrupt() {
+    let dir = tempdir();
+    write_raw_schema(dir.path(), b"not a number");
+    match Store::open(dir.path()) {
+        Err(StoreError::Corrupt { what, .. }) => assert_eq!(what, SCHEMA_KEY),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn commit_writes_every_part_and_it_reads_back() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let p1 = person("p1", "T-1");
+    let mut p2 = person("p2", "T-2");
+    p2.source = "roster".to_string();
+    let cred = CredentialRecord {
+        card: 42,
+        person_id: "p1".to_string(),
+        added_at: ts(1_500),
+    };
+    let state = SourceState {
+        last_attempt_at: Some(ts(1_600)),
+        last_success_at: Some(ts(1_600)),
+        last_error: None,
+        people_in_scope: 2,
+    };
+    commit(
+        &store,
+        Commit {
+            people: vec![p1.clone(), p2.clone()],
+            credentials_put: vec![cred.clone()],
+            credentials_remove: Vec::new(),
+            outbox: vec![grant(C, 10, 42, 3), grant("garage", 11, 42, 0)],
+            slots: vec![(C.to_string(), 42, 3), ("garage".to_string(), 42, 0)],
+            activity: vec![activity(1), activity(2)],
+            sources: vec![("pms".to_string(), state.clone())],
+        },
+    )
+    .await;
+
+    let mut people = store.people().expect("people read");
+    people.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(people, [p1.clone(), p2.clone()]);
+    assert_eq!(
+        store.person_by_external("pms", "T-1").expect("reads"),
+        Some(p1)
+    );
+    assert_eq!(
+        store.person_by_external("roster", "T-2").expect("reads"),
+        Some(p2)
+    );
+    // The external index is per source.
+    assert_eq!(store.person_by_external("pms", "T-2").expect("reads"), None);
+    assert_eq!(
+        store.person_by_external("roster", "T-1").expect("reads"),
+        None
+    );
+
+    assert_eq!(store.credential(42).expect("reads"), Some(cred.clone()));
+    assert_eq!(store.credentials().expect("reads"), [cred]);
+    assert_eq!(pending(&store, C), [(10, 42, false)]);
+    assert_eq!(pending(&store, "garage"), [(11, 42, false)]);
+    assert_eq!(store.outbox_len(C), 1);
+    assert_eq!(slots(&store, C), [(3, 42)]);
+    assert_eq!(slots(&store, "garage"), [(0, 42)]);
+    assert_eq!(
+        store.activity(10).expect("reads"),
+        [activity(2), activity(1)]
+    );
+    assert_eq!(store.source_state("pms").expect("reads"), state);
+    assert_eq!(
+        store.source_state("other").expect("reads"),
+        SourceState::default()
+    );
+
+    // Credentials can be removed later.
+    commit(
+        &store,
+        Commit {
+            credentials_remove: vec![42],
+            ..Commit::default()
+        },
+    )
+    .await;
+    assert_eq!(store.credential(42).expect("reads"), None);
+    assert!(store.credentials().expect("reads").is_empty());
+}
+
+#[tokio::test]
+async fn updating_a_person_overwrites_in_place() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let mut p = person("p1", "T-1");
+    commit(
+        &store,
+        Commit {
+            people: vec![p.clone()],
+            ..Commit::default()
+        },
+    )
+    .await;
+    p.unit = Some("202".to_string());
+    p.at_source = false;
+    commit(
+        &store,
+        Commit {
+            people: vec![p.clone()],
+            ..Commit::default()
+        },
+    )
+    .await;
+    assert_eq!(store.people().expect("reads"), [p.clone()]);
+    assert_eq!(
+        store.person_by_external("pms", "T-1").expect("reads"),
+        Some(p)
+    );
+}
+
+#[tokio::test]
+async fn a_new_change_replaces_the_pending_one_for_the_same_card() {
+    let dir = tempdir();
+    let store = open(dir.path());
+
+    enqueue(&store, vec![revoke(C, 1, 5, 0)]).await;
+    enqueue(&store, vec![grant(C, 2, 5, 0)]).await;
+    assert_eq!(pending(&store, C), [(2, 5, false)], "grant replaced revoke");
+
+    enqueue(&store, vec![revoke(C, 3, 5, 0)]).await;
+    assert_eq!(pending(&store, C), [(3, 5, true)], "revoke replaced grant");
+
+    enqueue(&store, vec![revoke(C, 4, 5, 0)]).await;
+    assert_eq!(
+        pending(&store, C),
+        [(4, 5, true)],
+        "newer revoke replaced older"
+    );
+}
+
+#[tokio::test]
+async fn revocations_come_first_across_cards() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    enqueue(
+        &store,
+        vec![
+            grant(C, 1, 1, 0),
+            grant(C, 2, 300, 1),
+            revoke(C, 3, 900, 2),
+            grant(C, 4, 2, 3),
+            revoke(C, 5, 4, 4),
+            grant("garage", 6, 7, 0),
+            revoke("garage", 7, 8, 1),
+        ],
+    )
+    .await;
+    // A later revoke must still jump ahead of grants queued before it.
+    enqueue(&store, vec![revoke(C, 8, 3, 5)]).await;
+
+    assert_eq!(
+        pending(&store, C),
+        [
+            (8, 3, true),
+            (5, 4, true),
+            (3, 900, true),
+            (1, 1, false),
+            (4, 2, false),
+            (2, 300, false),
+        ]
+    );
+    let batch: Vec<_> = store
+        .outbox_batch(C, 2)
+        .expect("reads")
+        .iter()
+        .map(|e| (e.seq, e.op.change.is_revoke()))
+        .collect();
+    assert_eq!(batch, [(8, true), (5, true)]);
+    // Another controller's queue is separate.
+    assert_eq!(pending(&store, "garage"), [(7, 8, true), (6, 7, false)]);
+    assert_eq!(store.outbox_len(C), 6);
+}
+
+#[tokio::test]
+async fn slot_conflict_aborts_the_whole_commit() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    commit(
+        &store,
+        Commit {
+            outbox: vec![grant(C, 1, 1, 0)],
+            slots: vec![(C.to_string(), 1, 0)],
+            ..Commit::default()
+        },
+    )
+    .await;
+    let before_activity = store.activity(100).expect("reads").len();
+
+    let result = store
+        .commit(Commit {
+            people: vec![person("p2", "T-2")],
+            credentials_put: vec![CredentialRecord {
+                card: 2,
+                person_id: "p2".to_string(),
+                added_at: ts(1_000),
+            }],
+            credentials_remove: Vec::new(),
+            outbox: vec![grant(C, 2, 2, 0)],
+            slots: vec![(C.to_string(), 2, 0)],
+            activity: vec![activity(9)],
+            sources: vec![("pms".to_string(), SourceState::default())],
+        })
+        .await;
+    match result {
+        Err(StoreError::Conflict(message)) => assert!(message.contains("slot 0"), "{message}"),
+        other => panic!("expected a slot conflict, got {other:?}"),
+    }
+
+    assert!(store.people().expect("reads").is_empty());
+    assert_eq!(store.person_by_external("pms", "T-2").expect("reads"), None);
+    assert_eq!(store.credential(2).expect("reads"), None);
+    assert_eq!(pending(&store, C), [(1, 1, false)]);
+    assert_eq!(slots(&store, C), [(0, 1)]);
+    assert_eq!(store.activity(100).expect("reads").len(), before_activity);
+}
+
+#[tokio::test]
+async fn reallocating_a_cards_own_slot_is_not_a_conflict() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    for seq in [1, 2] {
+        commit(
+            &store,
+            Commit {
+                outbox: vec![grant(C, seq, 1, 0)],
+                slots: vec![(C.to_string(), 1, 0)],
+                ..Commit::default()
+            },
+        )
+        .await;
+    }
+    assert_eq!(slots(&store, C), [(0, 1)]);
+    // The same slot number on another controller is independent.
+    commit(
+        &store,
+        Commit {
+            slots: vec![("garage".to_string(), 2, 0)],
+            outbox: vec![grant("garage", 3, 2, 0)],
+            ..Commit::default()
+        },
+    )
+    .await;
+    assert_eq!(slots(&store, "garage"), [(0, 2)]);
+}
+
+#[tokio::test]
+async fn ack_removes_only_the_entry_that_was_sent() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let sent = grant(C, 1, 1, 0);
+    commit(
+        &store,
+        Commit {
+            outbox: vec![sent.clone(), grant(C, 5, 9, 1)],
+            slots: vec![(C.to_string(), 1, 0), (C.to_string(), 9, 1)],
+            ..Commit::default()
+        },
+    )
+    .await;
+    // A newer change for card 1 replaces the one in flight.
+    let mut newer = grant(C, 2, 1, 0);
+    if let Change::Grant(c) = &mut newer.op.change {
+        c.doors = 0b1;
+    }
+    enqueue(&store, vec![newer.clone()]).await;
+
+    store
+        .ack(C, std::slice::from_ref(&sent))
+        .await
+        .expect("ack");
+    // The controller holds what was sent; the newer entry still has to go out.
+    assert_eq!(pending(&store, C), [(2, 1, false), (5, 9, false)]);
+    let acked = store.acked(C).expect("reads");
+    assert_eq!(acked.len(), 1);
+    assert_eq!(acked[&1].slot, 0);
+    assert_eq!(acked[&1].credential, credential(1));
+
+    store
+        .ack(C, std::slice::from_ref(&newer))
+        .await
+        .expect("ack");
+    assert_eq!(pending(&store, C), [(5, 9, false)]);
+    assert_eq!(store.acked(C).expect("reads")[&1].credential.doors, 0b1);
+    // Acks are per controller.
+    assert!(store.acked("garage").expect("reads").is_empty());
+}
+
+#[tokio::test]
+async fn revoke_ack_frees_the_slot_when_nothing_else_is_pending() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let g = grant(C, 1, 1, 4);
+    commit(
+        &store,
+        Commit {
+            outbox: vec![g.clone(), grant(C, 2, 2, 5)],
+            slots: vec![(C.to_string(), 1, 4), (C.to_string(), 2, 5)],
+            ..Commit::default()
+        },
+    )
+    .await;
+    store
+        .ack(C, std::slice::from_ref(&g))
+        .await
+        .expect("ack grant");
+    let r = revoke(C, 3, 1, 4);
+    enqueue(&store, vec![r.clone()]).await;
+
+    store
+        .ack(C, std::slice::from_ref(&r))
+        .await
+        .expect("ack revoke");
+    assert!(!store.acked(C).expect("reads").contains_key(&1));
+    assert_eq!(
+        slots(&store, C),
+        [(5, 2)],
+        "card 1's slot freed, card 2's kept"
+    );
+    assert_eq!(pending(&store, C), [(2, 2, false)]);
+
+    // The freed slot can go to another card now.
+    commit(
+        &store,
+        Commit {
+            outbox: vec![grant(C, 4, 3, 4)],
+            slots: vec![(C.to_string(), 3, 4)],
+            ..Commit::default()
+        },
+    )
+    .await;
+    assert_eq!(slots(&store, C), [(4, 3), (5, 2)]);
+}
+
+#[tokio::test]
+async fn revoke_ack_keeps_the_slot_while_a_newer_grant_is_pending() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let g = grant(C, 1, 1, 4);
+    commit(
+        &store,
+        Commit {
+            outbox: vec![g.clone()],
+            slots: vec![(C.to_string(), 1, 4)],
+            ..Commit::default()
+        },
+    )
+    .await;
+    store
+        .ack(C, std::slice::from_ref(&g))
+        .await
+        .expect("ack grant");
+    let r = revoke(C, 2, 1, 4);
+    enqueue(&store, vec![r.clone()]).await;
+    // Re-granted while the revoke was in flight.
+    enqueue(&store, vec![grant(C, 3, 1, 4)]).await;
+
+    store
+        .ack(C, std::slice::from_ref(&r))
+        .await
+        .expect("ack revoke");
+    assert!(!store.acked(C).expect("reads").contains_key(&1));
+    assert_eq!(slots(&store, C), [(4, 1)]);
+    assert_eq!(pending(&store, C), [(3, 1, false)]);
+}
+
+#[tokio::test]
+async fn revoke_ack_keeps_the_slot_while_a_newer_revoke_is_pending() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let r = revoke(C, 2, 1, 4);
+    commit(
+        &store,
+        Commit {
+            outbox: vec![r.clone()],
+            slots: vec![(C.to_string(), 1, 4)],
+            ..Commit::default()
+        },
+    )
+    .await;
+    enqueue(&store, vec![revoke(C, 3, 1, 4)]).await;
+
+    store
+        .ack(C, std::slice::from_ref(&r))
+        .await
+        .expect("ack revoke");
+    assert_eq!(pending(&store, C), [(3, 1, true)]);
+    assert_eq!(slots(&store, C), [(4, 1)]);
+}
+
+#[tokio::test]
+async fn activity_is_newest_first_and_limited() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    assert!(store.activity(10).expect("reads").is_empty());
+    commit(
+        &store,
+        Commit {
+            activity: vec![activity(1), activity(2), activity(3)],
+            ..Commit::default()
+        },
+    )
+    .await;
+    store.log(vec![activity(4)]).await.expect("log");
+
+    assert_eq!(
+        store.activity(2).expect("reads"),
+        [activity(4), activity(3)]
+    );
+    assert_eq!(
+        store.activity(10).expect("reads"),
+        [activity(4), activity(3), activity(2), activity(1)]
+    );
+    assert!(store.activity(0).expect("reads").is_empty());
+}
+
+#[tokio::test]
+async fn two_cards_claiming_one_slot_in_one_commit_conflict() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let result = store
+        .commit(Commit {
+            people: vec![person("p1", "T-1")],
+            outbox: vec![grant(C, 1, 1, 0), grant(C, 2, 2, 0)],
+            slots: vec![(C.to_string(), 1, 0), (C.to_string(), 2, 0)],
+            ..Commit::default()
+        })
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+    assert!(slots(&store, C).is_empty());
+    assert!(pending(&store, C).is_empty());
+    assert!(store.people().expect("reads").is_empty());
+}
