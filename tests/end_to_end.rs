@@ -75,6 +75,8 @@ async fn residents_reach_the_controllers_and_removal_revokes_but_keeps_the_perso
     );
 
     // Status says it all.
+    drained(store, "lobby").await;
+    drained(store, "garage").await;
     let status = call(dir.path(), Request::Status).await;
     assert_eq!(status["healthy"], true, "{status}");
     assert_eq!(status["people"]["total"], 12);

@@ -92,15 +92,31 @@ async fn grants_revokes_and_reads_back_through_the_board() {
     d.apply(&ops).await.expect("apply");
 
     let users = board.users();
-    let record = users.get("0a1b2c3d").expect("stored under the MFRC522-style uid");
+    let record = users
+        .get("0a1b2c3d")
+        .expect("stored under the MFRC522-style uid");
     assert_eq!(record["doorip"], json!("10.20.0.31"));
     assert_eq!(record["pincode"], json!("0042"));
-    assert_eq!(record["validuntil"], json!(4_102_444_800u64), "no end is 2100-01-01");
-    assert_eq!(record["validsince"], json!(0), "a start in the past is sent as 0");
-    assert_eq!((record["acctype"].clone(), record["acctype2"].clone()), (json!(1), json!(1)));
+    assert_eq!(
+        record["validuntil"],
+        json!(4_102_444_800u64),
+        "no end is 2100-01-01"
+    );
+    assert_eq!(
+        record["validsince"],
+        json!(0),
+        "a start in the past is sent as 0"
+    );
+    assert_eq!(
+        (record["acctype"].clone(), record["acctype2"].clone()),
+        (json!(1), json!(1))
+    );
     assert!(users.contains_key("04a1b2c3d4e5f6"));
     assert!(!users.contains_key("deadbeef"), "revoked with deletuid");
-    assert_eq!(users["04a1b2c3d4e5f6"]["validsince"], json!(4_000_000_000u64));
+    assert_eq!(
+        users["04a1b2c3d4e5f6"]["validsince"],
+        json!(4_000_000_000u64)
+    );
 
     let table = d.read_table().await.expect("getuserlist");
     let mut cards: Vec<u64> = table.iter().map(|(_, c)| c.card).collect();
@@ -109,8 +125,14 @@ async fn grants_revokes_and_reads_back_through_the_board() {
 
     let expected = [(0, with_pin), (2, later)];
     let drift = d.verify(&expected).await.expect("verify");
-    assert_eq!((drift.check, drift.slots.clone()), (Check::FullRead, vec![]));
-    assert_eq!(d.probe().await.expect("probe").peer.as_deref(), Some("10.20.0.31 (lobby)"));
+    assert_eq!(
+        (drift.check, drift.slots.clone()),
+        (Check::FullRead, vec![])
+    );
+    assert_eq!(
+        d.probe().await.expect("probe").peer.as_deref(),
+        Some("10.20.0.31 (lobby)")
+    );
 }
 
 #[tokio::test]
@@ -118,7 +140,9 @@ async fn verify_finds_missing_unexpected_different_and_garbled_users() {
     let board = board("/t/verify", "10.20.0.40", "verify");
     let mut d = driver(settings("/t/verify"), &board, "verify").await;
     let (a, b, c) = (card(0xa, 1), card(0xb, 1), card(0xc, 1));
-    d.apply(&[grant(0, a), grant(1, b), grant(2, c)]).await.expect("apply");
+    d.apply(&[grant(0, a), grant(1, b), grant(2, c)])
+        .await
+        .expect("apply");
     // Behind the gateway's back: a user added in the web UI, one changed, one unreadable.
     let mut planted = serde_json::Map::new();
     planted.insert("user".into(), json!("web ui"));
@@ -149,20 +173,41 @@ async fn verify_finds_missing_unexpected_different_and_garbled_users() {
     kinds.sort_unstable();
     assert_eq!(
         kinds,
-        vec![(1, "different"), (2, "garbled"), (3, "missing"), (0xff, "unexpected")]
+        vec![
+            (1, "different"),
+            (2, "garbled"),
+            (3, "missing"),
+            (0xff, "unexpected")
+        ]
     );
-    let missing = drift.slots.iter().find(|s| s.slot() == 3).and_then(|s| s.expected());
-    assert_eq!(missing, Some(&d_card), "the caller's credential, not a normalised copy");
+    let missing = drift
+        .slots
+        .iter()
+        .find(|s| s.slot() == 3)
+        .and_then(|s| s.expected());
+    assert_eq!(
+        missing,
+        Some(&d_card),
+        "the caller's credential, not a normalised copy"
+    );
 }
 
 #[tokio::test]
 async fn a_board_not_yet_heard_from_is_unreachable() {
-    let mut d = EspRfid::connect(&support::broker(), "silent", settings("/t/nobody")).expect("driver");
+    let mut d =
+        EspRfid::connect(&support::broker(), "silent", settings("/t/nobody")).expect("driver");
     wait(&mut d.broker_connected(), "driver subscribed", |c| *c).await;
     let err = d.apply(&[grant(0, card(1, 1))]).await.expect_err("no IP");
     assert_eq!((err.error.kind(), err.applied), (ErrorKind::Unreachable, 0));
-    assert!(err.error.message().contains("not heard from"), "{}", err.error);
-    assert_eq!(d.probe().await.expect_err("no IP").kind(), ErrorKind::Unreachable);
+    assert!(
+        err.error.message().contains("not heard from"),
+        "{}",
+        err.error
+    );
+    assert_eq!(
+        d.probe().await.expect_err("no IP").kind(),
+        ErrorKind::Unreachable
+    );
 }
 
 #[tokio::test]
@@ -179,13 +224,21 @@ async fn a_new_ip_silences_commands_until_the_board_announces_it() {
     .await;
     board.set_ip("10.20.0.77");
     let mut commands = board.commands();
-    let err = d.apply(&[grant(0, card(5, 1))]).await.expect_err("wrong doorip");
+    let err = d
+        .apply(&[grant(0, card(5, 1))])
+        .await
+        .expect_err("wrong doorip");
     assert_eq!(err.error.kind(), ErrorKind::Timeout);
     wait(&mut commands, "the command reached the board", |n| *n >= 1).await;
     assert!(board.users().is_empty(), "dropped for the wrong doorip");
     board.heartbeat().await;
-    wait(&mut d.state(), "the new IP", |s| s.ip.as_deref() == Some("10.20.0.77")).await;
-    d.apply(&[grant(0, card(5, 1))]).await.expect("addressed to the new IP");
+    wait(&mut d.state(), "the new IP", |s| {
+        s.ip.as_deref() == Some("10.20.0.77")
+    })
+    .await;
+    d.apply(&[grant(0, card(5, 1))])
+        .await
+        .expect("addressed to the new IP");
     assert!(board.users().contains_key("00000005"));
 }
 
@@ -239,16 +292,23 @@ async fn credentials_the_board_cannot_hold_are_rejected_before_sending() {
     assert_eq!(*board.commands().borrow(), sent_before, "nothing was sent");
 }
 
+async fn next(events: &mut tokio::sync::broadcast::Receiver<DeviceEvent>) -> DeviceEvent {
+    tokio::time::timeout(WAIT, events.recv())
+        .await
+        .expect("an event in time")
+        .expect("channel open")
+}
+
 #[tokio::test]
 async fn boots_and_swipes_arrive_as_events() {
     let board = board("/t/events", "10.20.0.70", "events");
     let mut d = driver(settings("/t/events"), &board, "events").await;
     let mut events = d.events().expect("esp-rfid has events");
+    // The boot the helper waited for may still be on its way to the channel: settle on a
+    // heartbeat first, so the next event is the reboot's.
+    board.heartbeat().await;
+    while !matches!(next(&mut events).await, DeviceEvent::Heartbeat { .. }) {}
     board.reboot().await;
-    let next = |events: &mut tokio::sync::broadcast::Receiver<DeviceEvent>| {
-        let recv = events.recv();
-        async move { tokio::time::timeout(WAIT, recv).await.expect("event").expect("open") }
-    };
     assert_eq!(
         next(&mut events).await,
         DeviceEvent::Booted {
@@ -259,7 +319,11 @@ async fn boots_and_swipes_arrive_as_events() {
     board.swipe("cafe0001").await;
     match next(&mut events).await {
         DeviceEvent::Access {
-            card, known, granted, access, ..
+            card,
+            known,
+            granted,
+            access,
+            ..
         } => assert_eq!(
             (card, known, granted, access.as_str()),
             (Some(0xcafe_0001), false, false, "Denied")
@@ -291,19 +355,32 @@ async fn legacy_firmware_is_reported_as_unsupported() {
         },
     )
     .expect("board");
-    let mut d = EspRfid::connect(&support::broker(), "legacy", settings("/t/legacy")).expect("driver");
+    let mut d =
+        EspRfid::connect(&support::broker(), "legacy", settings("/t/legacy")).expect("driver");
     let mut events = d.events().expect("events");
     wait(&mut d.broker_connected(), "subscribed", |c| *c).await;
     wait(&mut legacy.connected(), "board connected", |c| *c).await;
     legacy.reboot().await;
-    wait(&mut d.state(), "firmware verdict", |s| s.unsupported.is_some()).await;
+    wait(&mut d.state(), "firmware verdict", |s| {
+        s.unsupported.is_some()
+    })
+    .await;
     let err = d.probe().await.expect_err("1.3.x");
     assert_eq!(err.kind(), ErrorKind::Config);
-    assert!(err.message().contains("unsupported firmware 1.3.x"), "{err}");
+    assert!(
+        err.message().contains("unsupported firmware 1.3.x"),
+        "{err}"
+    );
     let err = d.apply(&[grant(0, card(1, 1))]).await.expect_err("1.3.x");
     assert_eq!(err.error.kind(), ErrorKind::Config);
-    let event = tokio::time::timeout(WAIT, events.recv()).await.expect("event").expect("open");
-    assert!(matches!(event, DeviceEvent::Unsupported { .. }), "{event:?}");
+    let event = tokio::time::timeout(WAIT, events.recv())
+        .await
+        .expect("event")
+        .expect("open");
+    assert!(
+        matches!(event, DeviceEvent::Unsupported { .. }),
+        "{event:?}"
+    );
 }
 
 #[tokio::test]
@@ -321,7 +398,10 @@ async fn boards_sharing_a_topic_are_told_apart_by_hostname() {
     .await;
     front.reboot().await;
     back.heartbeat().await;
-    wait(&mut d.state(), "back's heartbeat", |s| s.boots >= 1 && s.hostname.as_deref() == Some("back")).await;
+    wait(&mut d.state(), "back's heartbeat", |s| {
+        s.boots >= 1 && s.hostname.as_deref() == Some("back")
+    })
+    .await;
     assert_eq!(d.state().borrow().ip.as_deref(), Some("10.20.0.82"));
     d.apply(&[grant(0, card(9, 1))]).await.expect("grant");
     assert!(back.users().contains_key("00000009"));

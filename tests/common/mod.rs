@@ -248,11 +248,15 @@ impl Building {
             .collect();
         all.sort_unstable();
         wait_for_cards(&self.door, &all).await;
-        let store = self.store().clone();
-        eventually("acknowledgements to be recorded", || {
-            let store = store.clone();
-            async move { store.outbox_len("door") == 0 }
-        })
-        .await;
+        drained(self.store(), "door").await;
     }
+}
+
+/// Waits until the daemon recorded every acknowledgement from `controller` (the device can
+/// apply a write a moment before the daemon stores its ack).
+pub async fn drained(store: &lintel::store::Store, controller: &str) {
+    eventually(&format!("{controller}'s outbox to drain"), || async {
+        store.outbox_len(controller) == 0
+    })
+    .await;
 }

@@ -128,3 +128,64 @@ impl Handler for Router {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router(hostname: Option<&str>) -> (Router, watch::Receiver<EspRfidState>) {
+        let (state, rx) = watch::channel(EspRfidState::default());
+        let router = Router {
+            topic: "/rfid".into(),
+            send_topic: "/rfid/send".into(),
+            hostname: hostname.map(str::to_string),
+            uid_format: UidFormat::Hex,
+            state,
+            events: broadcast::Sender::new(8),
+            acks: mpsc::channel(8).0,
+            list: mpsc::channel(8).0,
+        };
+        (router, rx)
+    }
+
+    fn deliver(router: &mut Router, topic: &str, payload: &str) {
+        let client = AsyncClient::new(rumqttc::MqttOptions::new("t", "localhost", 1), 1).0;
+        let publish = Publish::new(topic, rumqttc::QoS::AtMostOnce, payload.as_bytes().to_vec());
+        router.publish(&client, publish);
+    }
+
+    #[tokio::test]
+    async fn another_hostname_on_a_shared_topic_is_ignored() {
+        let (mut r, state) = router(Some("back"));
+        let boot = |ip: &str, host: &str| {
+            format!(r#"{{"type":"boot","uptime":"0","ip":"{ip}","hostname":"{host}"}}"#)
+        };
+        deliver(&mut r, "/rfid/send", &boot("10.0.0.1", "front"));
+        assert_eq!(state.borrow().ip, None);
+        deliver(&mut r, "/rfid/send", &boot("10.0.0.2", "back"));
+        assert_eq!(state.borrow().ip.as_deref(), Some("10.0.0.2"));
+        assert_eq!(state.borrow().boots, 1);
+        let (mut any, state) = router(None);
+        deliver(&mut any, "/rfid/send", &boot("10.0.0.1", "front"));
+        assert_eq!(state.borrow().ip.as_deref(), Some("10.0.0.1"));
+    }
+
+    #[tokio::test]
+    async fn legacy_boot_marks_the_board_unsupported_until_a_2x_boot() {
+        let (mut r, state) = router(None);
+        deliver(
+            &mut r,
+            "/rfid",
+            r#"{"Wifi SSID":"x","Local IP":"10.0.0.3"}"#,
+        );
+        let reason = state.borrow().unsupported.clone().unwrap_or_default();
+        assert!(reason.contains("unsupported firmware 1.3.x"), "{reason}");
+        deliver(&mut r, "/rfid", r#"{"type":"access","uid":"01"}"#);
+        deliver(
+            &mut r,
+            "/rfid/send",
+            r#"{"type":"boot","ip":"10.0.0.3","hostname":"h"}"#,
+        );
+        assert_eq!(state.borrow().unsupported, None, "upgraded to 2.x");
+    }
+}
