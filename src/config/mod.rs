@@ -1,6 +1,7 @@
 //! The one TOML config file: parsed, then fully validated before anything binds.
 
 pub mod duration;
+mod kind;
 pub mod secret;
 mod validate;
 
@@ -178,7 +179,7 @@ impl Default for DispatchConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(try_from = "toml::Table")]
 pub enum SourceConfig {
     Json(Box<JsonSourceConfig>),
     Csv(CsvSourceConfig),
@@ -208,7 +209,7 @@ impl SourceConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(try_from = "toml::Table")]
 pub enum ControllerConfig {
     ModbusTcp(ModbusTcpConfig),
 }
