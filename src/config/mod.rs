@@ -285,6 +285,11 @@ impl Config {
             message: e.to_string(),
         })?;
         config.validate()?;
+        let mut config = config;
+        // Sources report statuses in any case; the sync engine compares lower-case.
+        for status in &mut config.policy.lease_statuses {
+            *status = status.trim().to_lowercase();
+        }
         Ok(config)
     }
 

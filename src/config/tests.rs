@@ -305,10 +305,47 @@ fn bad_dispatch_durations_name_their_key() {
 }
 
 #[test]
-#[ignore = "known bug: errors inside [[controller]] point at the table header, not the key"]
-fn bad_controller_timeout_names_its_key() {
+fn bad_controller_values_name_their_key() {
     let message = parse_error(&format!("{SITE}{}timeout = \"soon\"\n", controller("c")));
-    assert!(message.contains("timeout"), "{message}");
+    assert!(message.contains("`timeout`"), "{message}");
+    let message = parse_error(&format!("{SITE}{}unit = 256\n", controller("c")));
+    assert!(message.contains("`unit`"), "{message}");
+}
+
+#[test]
+fn unknown_and_planned_kinds_say_what_this_version_has() {
+    let message = parse_error(&format!(
+        "{SITE}[[controller]]\nname = \"c\"\nkind = \"esp-rfid\"\n"
+    ));
+    assert!(
+        message.contains("planned") && message.contains("modbus-tcp"),
+        "{message}"
+    );
+    let message = parse_error(&format!(
+        "{SITE}[[source]]\nname = \"s\"\nkind = \"yardi\"\n"
+    ));
+    assert!(
+        message.contains("unknown") && message.contains("json"),
+        "{message}"
+    );
+}
+
+#[test]
+fn lease_statuses_compare_case_insensitively() {
+    let config = Config::parse(
+        &format!("{SITE}[policy]\nlease_statuses = [\" Current\"]\n"),
+        "test",
+    )
+    .expect("valid");
+    assert_eq!(config.policy.lease_statuses, vec!["current".to_string()]);
+}
+
+#[test]
+fn bare_ipv6_is_not_host_port_but_bracketed_is() {
+    let bare = format!("{SITE}{}", controller("c")).replace("127.0.0.1:502", "fe80::1");
+    assert_eq!(invalid_key(&bare), "controller[0].address");
+    let bracketed = format!("{SITE}{}", controller("c")).replace("127.0.0.1:502", "[fe80::1]:502");
+    Config::parse(&bracketed, "test").expect("bracketed IPv6 is fine");
 }
 
 #[test]

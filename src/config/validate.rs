@@ -124,11 +124,7 @@ impl Config {
                             ),
                         ));
                     }
-                    if m.address
-                        .rsplit_once(':')
-                        .and_then(|(_, p)| p.parse::<u16>().ok())
-                        .is_none()
-                    {
+                    if !is_host_port(&m.address) {
                         return Err(invalid(
                             format!("controller[{i}].address"),
                             format!("`{}` is not host:port", m.address),
@@ -186,4 +182,16 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `host:port`, with an IPv6 host in brackets (`[fe80::1]:502`).
+fn is_host_port(address: &str) -> bool {
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => !host.is_empty() && !host.contains(':'),
+    };
+    host_ok && port.parse::<u16>().is_ok_and(|p| p != 0)
 }

@@ -216,9 +216,14 @@ impl Engine {
                 };
                 let statuses: HashSet<String> =
                     self.config.policy.lease_statuses.iter().cloned().collect();
+                let mut fallback = 0u32;
                 let mut new_id = || match self.store.next_id() {
                     Ok(n) => format!("p{n:06}"),
-                    Err(_) => format!("p{}", started.as_nanosecond()),
+                    // Still unique: the pass's start instant plus a counter.
+                    Err(_) => {
+                        fallback += 1;
+                        format!("p{}-{fallback}", started.as_nanosecond())
+                    }
                 };
                 plan_pass(
                     &runner.name,

@@ -70,6 +70,7 @@ impl Commit {
             && self.outbox.is_empty()
             && self.activity.is_empty()
             && self.sources.is_empty()
+            && self.slots.is_empty()
     }
 }
 
@@ -327,8 +328,15 @@ impl Store {
                                 "slot {slot} of {controller} is already taken"
                             ))));
                         }
-                        t_slots
-                            .insert(keys::slot_by_card(controller, *card), &slot.to_be_bytes())?;
+                        let by_card = keys::slot_by_card(controller, *card);
+                        if let Some(held) = t_slots.get(&by_card)?
+                            && keys::u16_from(&held) != Some(*slot)
+                        {
+                            return Err(abort(StoreError::Conflict(format!(
+                                "card {card} already has a slot on {controller}"
+                            ))));
+                        }
+                        t_slots.insert(by_card, &slot.to_be_bytes())?;
                         t_slots.insert(by_slot, &card.to_be_bytes())?;
                     }
                     for (key, value) in &activity {

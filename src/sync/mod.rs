@@ -45,7 +45,10 @@ pub fn plan_pass(
         .iter()
         .map(|p| (p.external_id.as_str(), p))
         .collect();
-    let mut seen: HashSet<&str> = HashSet::new();
+    // Ids the source still lists (readable or not): their people are not absent.
+    let mut listed: HashSet<&str> = HashSet::new();
+    // Ids already applied this pass, to catch a source listing one id twice.
+    let mut applied: HashSet<&str> = HashSet::new();
 
     for skipped in &pull.skipped {
         plan.skipped += 1;
@@ -61,12 +64,13 @@ pub fn plan_pass(
         ));
         if let Some(id) = &skipped.external_id {
             // Listed but unreadable: it is still at the source, so its person keeps their state.
-            seen.insert(id.as_str());
+            listed.insert(id.as_str());
         }
     }
 
     for record in &pull.records {
-        if !seen.insert(record.external_id.as_str()) {
+        listed.insert(record.external_id.as_str());
+        if !applied.insert(record.external_id.as_str()) {
             plan.skipped += 1;
             plan.activity.push(Activity::new(
                 now,
@@ -131,7 +135,7 @@ pub fn plan_pass(
     let anonymous_skips = pull.skipped.iter().any(|s| s.external_id.is_none());
     for person in existing
         .iter()
-        .filter(|p| p.at_source && !seen.contains(p.external_id.as_str()))
+        .filter(|p| p.at_source && !listed.contains(p.external_id.as_str()))
     {
         if anonymous_skips {
             // An unreadable record might be this person: absence proves nothing this pass.

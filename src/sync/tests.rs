@@ -432,3 +432,12 @@ fn only_this_sources_people_and_new_people_are_written() {
         (1, 2, 1, 0)
     );
 }
+
+#[test]
+fn a_readable_record_is_applied_even_when_an_unreadable_one_shares_its_id() {
+    let mut p = pull(vec![record("T-1")]);
+    p.skipped.push(skipped(0, Some("T-1")));
+    let (plan, _) = run(&p, &[]);
+    assert_eq!(plan.added, 1, "{:?}", outcomes(&plan));
+    assert!(plan.activity.iter().all(|a| a.outcome != Outcome::Flagged));
+}
