@@ -70,7 +70,7 @@ pub enum Command {
     },
     /// Run a simulated controller.
     #[command(subcommand)]
-    Sim(SimCommand),
+    Sim(super::sim::SimCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,21 +95,5 @@ pub enum CredentialsCommand {
         json: bool,
         #[command(flatten)]
         socket: SocketArg,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum SimCommand {
-    /// A Modbus TCP controller implementing lintel's register profile.
-    Modbus {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:5020")]
-        listen: String,
-        /// Modbus unit id to answer as.
-        #[arg(long, default_value_t = 1)]
-        unit: u8,
-        /// Number of credential slots.
-        #[arg(long, default_value_t = 1000)]
-        slots: u16,
     },
 }

@@ -5,10 +5,10 @@ mod client;
 mod logging;
 pub use logging::init as init_logging;
 mod render;
+mod sim;
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
@@ -40,7 +40,7 @@ async fn dispatch(command: Command) -> ExitCode {
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
         Command::CheckConfig(args) => check_config(&args.config),
-        Command::Sim(sim) => run_sim(sim).await,
+        Command::Sim(sim) => sim::run(sim).await,
         client => return client::run(client).await,
     };
     match result {
@@ -72,27 +72,6 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
         config.doors.len(),
         config.groups.len()
     );
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn run_sim(sim: args::SimCommand) -> anyhow::Result<ExitCode> {
-    logging::init("info");
-    let args::SimCommand::Modbus {
-        listen,
-        unit,
-        slots,
-    } = sim;
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let addr = listener.local_addr()?;
-    let config = lintel_hal::sim::SimConfig {
-        unit,
-        slots,
-        profile: lintel_hal::RegisterProfile::default(),
-    };
-    println!("simulated Modbus controller on {addr} (unit {unit}, {slots} slots); Ctrl-C stops it");
-    lintel_hal::sim::serve(listener, config, shutdown_on_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,5 +1,6 @@
 //! The one TOML config file: parsed, then fully validated before anything binds.
 
+mod controllers;
 pub mod duration;
 mod kind;
 pub mod secret;
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use crate::sources::csv::CsvSourceConfig;
 use crate::sources::json::JsonSourceConfig;
 
+pub use controllers::{ControllerConfig, ModbusTcpConfig};
 pub use validate::{ConfigError, parse_hh_mm};
 
 /// Default location of the config file.
@@ -206,50 +208,6 @@ impl SourceConfig {
             SourceConfig::Csv(_) => "csv",
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(try_from = "toml::Table")]
-pub enum ControllerConfig {
-    ModbusTcp(ModbusTcpConfig),
-}
-
-impl ControllerConfig {
-    pub fn name(&self) -> &str {
-        match self {
-            ControllerConfig::ModbusTcp(c) => &c.name,
-        }
-    }
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ControllerConfig::ModbusTcp(_) => "modbus-tcp",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModbusTcpConfig {
-    pub name: String,
-    /// `host:port`.
-    pub address: String,
-    #[serde(default = "default_unit")]
-    pub unit: u8,
-    /// How long to wait for each reply.
-    #[serde(default = "default_timeout", with = "duration")]
-    pub timeout: Duration,
-    /// The credential register profile; every field defaults to lintel's own profile.
-    #[serde(default)]
-    pub profile: lintel_hal::RegisterProfile,
-}
-
-fn default_unit() -> u8 {
-    1
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(1)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

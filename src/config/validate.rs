@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use super::{Config, ControllerConfig};
+use super::Config;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -16,7 +16,7 @@ pub enum ConfigError {
     Invalid { key: String, reason: String },
 }
 
-fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+pub(super) fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
         reason: reason.into(),
@@ -113,34 +113,7 @@ impl Config {
         }
         let controllers = unique("controller", self.controllers.iter().map(|c| c.name()))?;
         for (i, c) in self.controllers.iter().enumerate() {
-            match c {
-                ControllerConfig::ModbusTcp(m) => {
-                    if !(1..=247).contains(&m.unit) {
-                        return Err(invalid(
-                            format!("controller[{i}].unit"),
-                            format!(
-                                "{} is outside 1–247 (0 is broadcast and never confirms)",
-                                m.unit
-                            ),
-                        ));
-                    }
-                    if !is_host_port(&m.address) {
-                        return Err(invalid(
-                            format!("controller[{i}].address"),
-                            format!("`{}` is not host:port", m.address),
-                        ));
-                    }
-                    if m.timeout.is_zero() {
-                        return Err(invalid(
-                            format!("controller[{i}].timeout"),
-                            "must be longer than zero",
-                        ));
-                    }
-                    m.profile
-                        .validate()
-                        .map_err(|e| invalid(format!("controller[{i}].profile"), e.to_string()))?;
-                }
-            }
+            c.validate(&format!("controller[{i}]"))?;
         }
 
         let doors = unique("door", self.doors.iter().map(|d| d.name.as_str()))?;
@@ -182,16 +155,4 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// `host:port`, with an IPv6 host in brackets (`[fe80::1]:502`).
-fn is_host_port(address: &str) -> bool {
-    let Some((host, port)) = address.rsplit_once(':') else {
-        return false;
-    };
-    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
-        None => !host.is_empty() && !host.contains(':'),
-    };
-    host_ok && port.parse::<u16>().is_ok_and(|p| p != 0)
 }

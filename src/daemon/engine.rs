@@ -12,7 +12,7 @@ use crate::access::{Access, Policy};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::dispatch::{ControllerStatus, plan_controller};
-use crate::sources::Source;
+use crate::sources::{PullKind, Source};
 use crate::store::{
     Activity, Commit, CredentialRecord, Outcome, Person, SourceState, Store, StoreError,
 };
@@ -187,7 +187,7 @@ impl Engine {
     }
 
     /// Pulls one source and applies what it says.
-    pub async fn run_pass(&self, runner: &SourceRunner) -> PassReport {
+    pub async fn run_pass(&self, runner: &SourceRunner, kind: PullKind) -> PassReport {
         let _pass = match self.pass_locks.get(&runner.name) {
             Some(lock) => Some(lock.lock().await),
             None => None,
@@ -204,7 +204,7 @@ impl Engine {
         };
         let mut state = self.store.source_state(&runner.name).unwrap_or_default();
         state.last_attempt_at = Some(started);
-        let outcome = match runner.adapter.pull().await {
+        let outcome = match runner.adapter.pull(kind).await {
             Err(e) => Err(format!("pull failed: {e}")),
             Ok(pull) => {
                 let existing: Vec<Person> = match self.store.people() {
@@ -302,7 +302,7 @@ impl Engine {
     pub async fn sync_all(&self) -> Vec<PassReport> {
         let mut reports = Vec::new();
         for runner in self.sources.iter().filter(|s| s.enabled) {
-            reports.push(self.run_pass(runner).await);
+            reports.push(self.run_pass(runner, PullKind::Full).await);
         }
         reports
     }

@@ -1,24 +1,23 @@
 //! The daemon: opens the store, binds the control socket, starts one task per source, one worker
 //! per controller and the window scheduler, and drains them on shutdown.
 
+mod drivers;
 pub mod engine;
 pub mod status;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lintel_hal::Controller;
-use lintel_hal::modbus::ModbusTcp;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, ControllerConfig, SourceConfig};
+use crate::config::{Config, SourceConfig};
 use crate::control::server::{self, BindError};
 use crate::dispatch::Worker;
 use crate::sources::csv::CsvSource;
 use crate::sources::json::JsonSource;
-use crate::sources::{Source, SourceError};
+use crate::sources::{PullKind, Source, SourceError};
 use crate::store::{Commit, Store, StoreError};
 use engine::{Engine, SourceRunner};
 
@@ -71,19 +70,6 @@ fn build_source(config: &SourceConfig) -> Result<Box<dyn Source>, DaemonError> {
     })
 }
 
-fn build_driver(config: &ControllerConfig) -> Result<Box<dyn Controller>, DaemonError> {
-    let wrap = |source| DaemonError::Controller {
-        name: config.name().to_string(),
-        source,
-    };
-    Ok(match config {
-        ControllerConfig::ModbusTcp(c) => Box::new(
-            ModbusTcp::new(c.address.clone(), c.unit, c.profile.clone(), c.timeout)
-                .map_err(wrap)?,
-        ),
-    })
-}
-
 impl Daemon {
     /// Starts everything and returns once the control socket accepts requests.
     pub async fn start(config: Config) -> Result<Daemon, DaemonError> {
@@ -126,7 +112,7 @@ impl Daemon {
             let worker = Worker {
                 name: c.name().to_string(),
                 store: store.clone(),
-                driver: build_driver(c)?,
+                driver: drivers::build(c)?,
                 wake: engine.wakes[c.name()].clone(),
                 status: engine.controller_status[c.name()].clone(),
                 config: config.dispatch.clone(),
@@ -197,7 +183,7 @@ async fn poll_source(engine: Arc<Engine>, index: usize, shutdown: CancellationTo
     let interval = engine.config.sync.interval;
     loop {
         let report = tokio::select! {
-            r = engine.run_pass(&engine.sources[index]) => r,
+            r = engine.run_pass(&engine.sources[index], PullKind::Full) => r,
             () = shutdown.cancelled() => return,
         };
         tracing::info!(source = %report.source, ok = report.ok, added = report.added, updated = report.updated,

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::fields::RawFields;
-use super::{Pull, SkippedRecord, Source, SourceError};
+use super::{Pull, PullKind, SkippedRecord, Source, SourceError};
 
 /// `[[source]]` settings for `kind = "csv"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -77,7 +77,7 @@ impl CsvSource {
 
 #[async_trait]
 impl Source for CsvSource {
-    async fn pull(&self) -> Result<Pull, SourceError> {
+    async fn pull(&self, _kind: PullKind) -> Result<Pull, SourceError> {
         let path = self.path.clone();
         let pull = tokio::task::spawn_blocking(move || read_roster(&path))
             .await
@@ -237,7 +237,7 @@ mod tests {
             path,
         })
         .expect("source");
-        source.pull().await
+        source.pull(PullKind::Full).await
     }
 
     #[tokio::test]
@@ -388,7 +388,7 @@ mod tests {
             path: "/nonexistent/lintel/roster.csv".into(),
         })
         .expect("source");
-        let err = source.pull().await.expect_err("missing");
+        let err = source.pull(PullKind::Full).await.expect_err("missing");
         assert!(matches!(err, SourceError::File { .. }));
         assert!(err.to_string().contains("/nonexistent/lintel/roster.csv"));
     }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::fields::RawFields;
-use super::{Pull, SkippedRecord, Source, SourceError};
+use super::{Pull, PullKind, SkippedRecord, Source, SourceError};
 use crate::config::secret::SecretRef;
 
 /// Default request timeout (whole request, body included).
@@ -397,7 +397,7 @@ impl JsonSource {
 
 #[async_trait]
 impl Source for JsonSource {
-    async fn pull(&self) -> Result<Pull, SourceError> {
+    async fn pull(&self, _kind: PullKind) -> Result<Pull, SourceError> {
         let body = self.fetch().await?;
         let pull = self.parse(&body)?;
         tracing::debug!(
@@ -538,7 +538,10 @@ mod tests {
     }
 
     async fn pull_with(config: &JsonSourceConfig) -> Result<Pull, SourceError> {
-        JsonSource::new(config).expect("source").pull().await
+        JsonSource::new(config)
+            .expect("source")
+            .pull(PullKind::Full)
+            .await
     }
 
     #[tokio::test]
@@ -692,7 +695,7 @@ mod tests {
         ));
         let pull = JsonSource::new(&cfg)
             .expect("source")
-            .pull()
+            .pull(PullKind::Full)
             .await
             .expect("pull");
         assert_eq!(
@@ -729,7 +732,7 @@ mod tests {
         std::fs::write(&path, "wrong-token").expect("write");
         let source = JsonSource::new(&cfg).expect("source");
         assert!(!format!("{source:?}").contains("wrong-token"));
-        let err = source.pull().await.expect_err("401");
+        let err = source.pull(PullKind::Full).await.expect_err("401");
         assert!(
             matches!(err, SourceError::Status { status: 401, .. }),
             "{err}"

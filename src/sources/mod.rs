@@ -45,6 +45,17 @@ pub struct SkippedRecord {
 pub struct Pull {
     pub records: Vec<SourceRecord>,
     pub skipped: Vec<SkippedRecord>,
+    /// Only records changed since the requested instant: someone absent from it has not left.
+    pub changes_only: bool,
+}
+
+/// What a pass asks the source for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullKind {
+    /// Everyone in scope: the only kind of listing whose absences mean "removed".
+    Full,
+    /// Records changed since the instant, where the API has a modified-since filter.
+    Changes { since: jiff::Timestamp },
 }
 
 /// Why a pull failed as a whole. Any of these means: change nothing.
@@ -65,6 +76,7 @@ pub enum SourceError {
 /// A source of resident records.
 #[async_trait]
 pub trait Source: Send + Sync {
-    /// Fetches the complete current listing.
-    async fn pull(&self) -> Result<Pull, SourceError>;
+    /// Fetches a listing. A source without a modified-since filter answers `Changes` with a full
+    /// listing (`changes_only` false), which is always safe.
+    async fn pull(&self, kind: PullKind) -> Result<Pull, SourceError>;
 }

@@ -132,6 +132,10 @@ pub fn plan_pass(
         }
     }
 
+    if pull.changes_only {
+        // A changes-only listing says nothing about who is gone.
+        return Ok(plan);
+    }
     let anonymous_skips = pull.skipped.iter().any(|s| s.external_id.is_none());
     for person in existing
         .iter()

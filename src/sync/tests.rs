@@ -69,7 +69,7 @@ fn person(id: &str, external_id: &str) -> Person {
 fn pull(records: Vec<SourceRecord>) -> Pull {
     Pull {
         records,
-        skipped: Vec::new(),
+        ..Pull::default()
     }
 }
 
@@ -125,6 +125,7 @@ fn pull_of_only_unreadable_records_is_refused() {
     let garbage = Pull {
         records: Vec::new(),
         skipped: vec![skipped(0, None), skipped(1, Some("T-1"))],
+        ..Pull::default()
     };
     let mut new_id = || -> String { panic!("no id is needed for a refused pull") };
     let result = plan_pass(SOURCE, &garbage, &existing, &allowed(), now(), &mut new_id);
@@ -342,6 +343,7 @@ fn skipped_record_with_an_id_keeps_its_person() {
     let listing = Pull {
         records: vec![record("T-1")],
         skipped: vec![skipped(1, Some("T-2"))],
+        ..Pull::default()
     };
     let (plan, _) = run(&listing, &existing);
 
@@ -362,6 +364,7 @@ fn skipped_record_without_an_id_suppresses_every_absence_disable() {
     let listing = Pull {
         records: vec![record("T-1")],
         skipped: vec![skipped(7, None)],
+        ..Pull::default()
     };
     let (plan, _) = run(&listing, &existing);
 
@@ -387,6 +390,7 @@ fn anonymous_skip_still_allows_adds_and_updates() {
     let listing = Pull {
         records: vec![changed, record("T-3")],
         skipped: vec![skipped(2, None)],
+        ..Pull::default()
     };
     let (plan, _) = run(&listing, &existing);
     assert_eq!((plan.added, plan.updated, plan.disabled), (1, 1, 0));
@@ -440,4 +444,13 @@ fn a_readable_record_is_applied_even_when_an_unreadable_one_shares_its_id() {
     let (plan, _) = run(&p, &[]);
     assert_eq!(plan.added, 1, "{:?}", outcomes(&plan));
     assert!(plan.activity.iter().all(|a| a.outcome != Outcome::Flagged));
+}
+
+#[test]
+fn a_changes_only_pull_disables_nobody() {
+    let mut p = pull(vec![record("T-1")]);
+    p.changes_only = true;
+    let (plan, _) = run(&p, &[person("p1", "T-1"), person("p2", "T-2")]);
+    assert_eq!(plan.disabled, 0);
+    assert!(planned(&plan, "p2").is_none(), "{:?}", outcomes(&plan));
 }
