@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::ConfigError;
 use super::duration;
+use super::kind::{parse, take_kind};
 use super::validate::invalid;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -96,4 +97,21 @@ fn is_host_port(address: &str) -> bool {
         None => !host.is_empty() && !host.contains(':'),
     };
     host_ok && port.parse::<u16>().is_ok_and(|p| p != 0)
+}
+
+impl TryFrom<toml::Table> for ControllerConfig {
+    type Error = String;
+
+    fn try_from(mut table: toml::Table) -> Result<Self, String> {
+        let kind = take_kind(&mut table, "[[controller]]")?;
+        match kind.as_str() {
+            "modbus-tcp" => parse(table, "[[controller]]", &kind).map(ControllerConfig::ModbusTcp),
+            "modbus-rtu" | "esp-rfid" | "lintel-mqtt" => Err(format!(
+                "[[controller]] kind `{kind}` is planned but not in this version; use `modbus-tcp`"
+            )),
+            _ => Err(format!(
+                "[[controller]] kind `{kind}` is unknown; this version has `modbus-tcp`"
+            )),
+        }
+    }
 }

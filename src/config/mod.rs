@@ -4,6 +4,7 @@ mod controllers;
 pub mod duration;
 mod kind;
 pub mod secret;
+mod sources;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -11,10 +12,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::sources::csv::CsvSourceConfig;
-use crate::sources::json::JsonSourceConfig;
-
 pub use controllers::{ControllerConfig, ModbusTcpConfig};
+pub use sources::SourceConfig;
 pub use validate::{ConfigError, parse_hh_mm};
 
 /// Default location of the config file.
@@ -176,36 +175,6 @@ impl Default for DispatchConfig {
             retry_max: Duration::from_secs(60),
             batch: 60,
             probe_every: Duration::from_secs(30),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(try_from = "toml::Table")]
-pub enum SourceConfig {
-    Json(Box<JsonSourceConfig>),
-    Csv(CsvSourceConfig),
-}
-
-impl SourceConfig {
-    pub fn name(&self) -> &str {
-        match self {
-            SourceConfig::Json(c) => &c.name,
-            SourceConfig::Csv(c) => &c.name,
-        }
-    }
-
-    pub fn enabled(&self) -> bool {
-        match self {
-            SourceConfig::Json(c) => c.enabled,
-            SourceConfig::Csv(c) => c.enabled,
-        }
-    }
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SourceConfig::Json(_) => "json",
-            SourceConfig::Csv(_) => "csv",
         }
     }
 }
