@@ -104,7 +104,14 @@ async fn a_modbus_exception_is_reported_and_nothing_is_half_applied() {
     .await;
     assert_eq!(store.outbox_len("door"), 1);
     assert!(!store.acked("door").expect("acked").contains_key(&12));
-    let activity = call(dir.path(), Request::Activity { limit: 50 }).await;
+    let activity = call(
+        dir.path(),
+        Request::Activity {
+            limit: 50,
+            search: None,
+        },
+    )
+    .await;
     assert!(
         activity
             .as_array()

@@ -64,7 +64,14 @@ async fn residents_reach_the_controllers_and_removal_revokes_but_keeps_the_perso
         store.credential(5003).expect("store").is_some(),
         "the card stays assigned, only revoked"
     );
-    let activity = call(dir.path(), Request::Activity { limit: 500 }).await;
+    let activity = call(
+        dir.path(),
+        Request::Activity {
+            limit: 500,
+            search: None,
+        },
+    )
+    .await;
     assert!(
         activity
             .as_array()
@@ -123,7 +130,7 @@ async fn a_failed_or_empty_pull_leaves_every_credential_in_place() {
         passes[0]["error"]
             .as_str()
             .expect("error")
-            .contains("no records"),
+            .contains("no readable records"),
         "{passes}"
     );
 
@@ -161,7 +168,14 @@ async fn a_record_without_an_id_is_skipped_with_its_reason_and_revokes_nobody() 
         "an unreadable record must not look like a move-out"
     );
 
-    let activity = call(dir.path(), Request::Activity { limit: 100 }).await;
+    let activity = call(
+        dir.path(),
+        Request::Activity {
+            limit: 100,
+            search: None,
+        },
+    )
+    .await;
     let skipped: Vec<_> = activity
         .as_array()
         .expect("list")

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::Credential;
+use crate::{Change, Credential, Op};
 
 /// How the verdict was reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -34,6 +34,8 @@ pub enum SlotDrift {
     Garbled {
         slot: u16,
         expected: Option<Credential>,
+        /// The card the slot (or list entry) seems to hold, where that much is readable.
+        card: Option<u64>,
         detail: String,
     },
 }
@@ -45,6 +47,55 @@ impl SlotDrift {
             | SlotDrift::Unexpected { slot, .. }
             | SlotDrift::Different { slot, .. }
             | SlotDrift::Garbled { slot, .. } => *slot,
+        }
+    }
+
+    /// The op that repairs this drift: grant what is expected, or clear what is not. A
+    /// garbled slot whose card is unreadable is cleared as card 0 (slot-keyed devices clear by
+    /// slot; card-keyed ones have nothing to delete).
+    pub fn repair(&self) -> Op {
+        let slot = self.slot();
+        let change = match self {
+            SlotDrift::Missing { expected, .. } | SlotDrift::Different { expected, .. } => {
+                Change::Grant(*expected)
+            }
+            SlotDrift::Garbled {
+                expected: Some(expected),
+                ..
+            } => Change::Grant(*expected),
+            SlotDrift::Unexpected { found, .. } => Change::Revoke { card: found.card },
+            SlotDrift::Garbled {
+                expected: None,
+                card,
+                ..
+            } => Change::Revoke {
+                card: card.unwrap_or(0),
+            },
+        };
+        Op { slot, change }
+    }
+
+    /// One line for logs and the activity log, e.g. `slot 3: card 5001 missing`.
+    pub fn describe(&self) -> String {
+        match self {
+            SlotDrift::Missing { slot, expected } => {
+                format!("slot {slot}: card {} missing", expected.card)
+            }
+            SlotDrift::Unexpected { slot, found } => {
+                format!("slot {slot}: unexpected card {}", found.card)
+            }
+            SlotDrift::Different {
+                slot,
+                expected,
+                found,
+            } if expected.card != found.card => format!(
+                "slot {slot}: card {} instead of {}",
+                found.card, expected.card
+            ),
+            SlotDrift::Different { slot, expected, .. } => {
+                format!("slot {slot}: card {} altered", expected.card)
+            }
+            SlotDrift::Garbled { slot, detail, .. } => format!("slot {slot}: garbled ({detail})"),
         }
     }
 

@@ -35,6 +35,7 @@ pub enum Access {
 
 #[derive(Debug, Clone)]
 struct Group {
+    name: String,
     matches: GroupMatch,
     /// (controller, door index)
     doors: Vec<(String, u8)>,
@@ -62,6 +63,7 @@ impl Policy {
             .groups
             .iter()
             .map(|g| Group {
+                name: g.name.clone(),
                 matches: g.matches.clone(),
                 doors: g
                     .doors
@@ -89,6 +91,15 @@ impl Policy {
                 .map(|c| c.name().to_string())
                 .collect(),
         }
+    }
+
+    /// Names of the groups `person` falls in.
+    pub fn groups_of(&self, person: &Person) -> Vec<&str> {
+        self.groups
+            .iter()
+            .filter(|g| matches(&g.matches, person))
+            .map(|g| g.name.as_str())
+            .collect()
     }
 
     pub fn controllers(&self) -> &[String] {
@@ -119,7 +130,10 @@ impl Policy {
 
     pub fn access(&self, person: &Person, now: Timestamp) -> Access {
         if !person.at_source {
-            return Access::Denied(format!("no longer listed by source `{}`", person.source));
+            return Access::Denied(format!(
+                "no longer listed by source `{}`",
+                person.source().unwrap_or("?")
+            ));
         }
         if !person.access_enabled {
             return Access::Denied("access disabled by an administrator".to_string());

@@ -3,7 +3,7 @@ use jiff::civil::date;
 
 use super::{Access, Policy, Window};
 use crate::config::Config;
-use crate::store::{CredentialRecord, Person, PersonType};
+use crate::store::{CredentialRecord, Person, PersonType, SourceLink};
 
 /// Two controllers: `lobby` (doors 0 and 1) and `garage` (door 3), plus an idle `roof` with no
 /// doors. Residents reach all three doors, staff only the front door, nobody targets vendors.
@@ -87,8 +87,10 @@ fn site() -> Policy {
 fn person(id: &str) -> Person {
     Person {
         id: id.to_string(),
-        source: "pms".to_string(),
-        external_id: format!("ext-{id}"),
+        link: Some(SourceLink {
+            source: "pms".to_string(),
+            external_id: format!("ext-{id}"),
+        }),
         first_name: "Ada".to_string(),
         last_name: "Lovelace".to_string(),
         email: None,
@@ -101,6 +103,9 @@ fn person(id: &str) -> Person {
         move_out: Some(date(2026, 11, 1)),
         person_type: PersonType::Resident,
         access_enabled: true,
+        decoupled: false,
+        tags: Vec::new(),
+        notes: String::new(),
         at_source: true,
         removed_at: None,
         created_at: ts(0),

@@ -17,11 +17,14 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
-pub struct SocketArg {
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
     /// The daemon's control socket.
     #[arg(long, env = "LINTEL_SOCKET", default_value = DEFAULT_SOCKET_PATH)]
     pub socket: PathBuf,
+    /// Print the daemon's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -46,31 +49,158 @@ pub enum Command {
     /// Show health, sources, people, controllers and alerts. Exit 0 healthy, 1 degraded, 2 daemon
     /// not reachable.
     Status {
-        #[arg(long)]
-        json: bool,
         #[command(flatten)]
-        socket: SocketArg,
+        client: ClientArgs,
     },
     /// Pull every enabled source now and report each pass.
     SyncNow {
+        /// Show what the pass would do without changing anything.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
-        socket: SocketArg,
+        client: ClientArgs,
     },
+    /// Approve or reject a pass the mass-change guard held.
+    #[command(subcommand)]
+    Sync(SyncCommand),
+    /// List alerts: partial matches and email changes to review, duplicates, held passes.
+    Alerts {
+        /// Include resolved alerts.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Resolve a review alert.
+    #[command(subcommand)]
+    Review(ReviewCommand),
+    /// List, show, add, decouple and recouple people.
+    #[command(subcommand)]
+    People(PeopleCommand),
     /// Manage cards issued on site.
     #[command(subcommand)]
     Credentials(CredentialsCommand),
-    /// Show the newest activity log entries.
+    /// Show the activity log, newest last; `activity show ID` shows one entry.
     Activity {
+        #[command(subcommand)]
+        show: Option<ActivityCommand>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
-        #[arg(long)]
-        json: bool,
+        /// Only entries whose subject, reason, source or external id contain TEXT.
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
         #[command(flatten)]
-        socket: SocketArg,
+        client: ClientArgs,
+    },
+    /// Delete every person synced from a source: preview first, then confirm with its token.
+    BulkDelete {
+        #[arg(long)]
+        source: String,
+        /// Show the count, a sample and the token that confirms exactly this set.
+        #[arg(long, conflicts_with = "confirm", required_unless_present = "confirm")]
+        preview: bool,
+        /// Delete the previewed set; refused if it changed since the preview.
+        #[arg(long, value_name = "TOKEN")]
+        confirm: Option<String>,
+        /// Also switch the source off so the next pass does not bring them back.
+        #[arg(long, requires = "confirm")]
+        disable_source: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Why does (or doesn't) this person open each door right now?
+    Explain {
+        person: String,
+        #[arg(long)]
+        door: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// Run a simulated controller.
     #[command(subcommand)]
     Sim(super::sim::SimCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Let the held revocations of SOURCE through and run its pass.
+    Approve {
+        source: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Keep everyone the held pass of SOURCE would have revoked.
+    Reject {
+        source: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Resolve alert ID: the record is this person (--link), someone else (--create), or leave
+    /// things as they are (--ignore).
+    Resolve {
+        id: u64,
+        #[arg(long, group = "action")]
+        link: bool,
+        #[arg(long, group = "action")]
+        create: bool,
+        #[arg(long, group = "action")]
+        ignore: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeopleCommand {
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// One person: facts, doors and windows (PERSON is a lintel id, external id, email or card).
+    Show {
+        person: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Add a person who belongs to no source (staff, vendors).
+    Add {
+        #[arg(long)]
+        first: String,
+        #[arg(long)]
+        last: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long)]
+        unit: Option<String>,
+        /// resident, staff, vendor or visitor.
+        #[arg(long = "type", default_value = "resident")]
+        person_type: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Sync leaves a decoupled person alone entirely.
+    Decouple {
+        person: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    Recouple {
+        person: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ActivityCommand {
+    /// One activity entry by id.
+    Show { id: u64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,19 +211,17 @@ pub enum CredentialsCommand {
         #[arg(long)]
         card: u64,
         #[command(flatten)]
-        socket: SocketArg,
+        client: ClientArgs,
     },
     /// Take a card away; it is revoked at every controller before anything else queued.
     Remove {
         card: u64,
         #[command(flatten)]
-        socket: SocketArg,
+        client: ClientArgs,
     },
     /// List assigned cards.
     List {
-        #[arg(long)]
-        json: bool,
         #[command(flatten)]
-        socket: SocketArg,
+        client: ClientArgs,
     },
 }

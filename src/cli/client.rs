@@ -2,44 +2,140 @@
 
 use std::process::ExitCode;
 
-use super::args::{Command, CredentialsCommand};
+use serde_json::Value;
+
+use super::args::{
+    ActivityCommand, ClientArgs, Command, CredentialsCommand, PeopleCommand, ReviewCommand,
+    SyncCommand,
+};
 use super::render;
 use crate::control::Request;
 use crate::control::client::{ClientError, request};
-use crate::daemon::status::Status;
+use crate::daemon::engine::{NewPerson, ReviewAction};
+use crate::store::PersonType;
 
 /// Exit code when the daemon cannot be reached at all.
 const UNREACHABLE: u8 = 2;
 
-pub async fn run(command: Command) -> ExitCode {
-    let (socket, req, json) = match command {
-        Command::Status { json, socket } => (socket.socket, Request::Status, json),
-        Command::SyncNow { socket } => (socket.socket, Request::SyncNow, false),
-        Command::Activity {
-            limit,
-            json,
-            socket,
-        } => (socket.socket, Request::Activity { limit }, json),
+/// The request a client command sends, or a usage error.
+fn request_of(command: Command) -> Result<(ClientArgs, Request), String> {
+    Ok(match command {
+        Command::Status { client } => (client, Request::Status),
+        Command::SyncNow { dry_run, client } => (client, Request::SyncNow { dry_run }),
+        Command::Sync(SyncCommand::Approve { source, client }) => {
+            (client, Request::SyncApprove { source })
+        }
+        Command::Sync(SyncCommand::Reject { source, client }) => {
+            (client, Request::SyncReject { source })
+        }
+        Command::Alerts { all, client } => (client, Request::Alerts { all }),
+        Command::Review(ReviewCommand::Resolve {
+            id,
+            link,
+            create,
+            ignore,
+            client,
+        }) => {
+            let action = match (link, create, ignore) {
+                (true, _, _) => ReviewAction::Link,
+                (_, true, _) => ReviewAction::Create,
+                (_, _, true) => ReviewAction::Ignore,
+                _ => return Err("say how to resolve it: --link, --create or --ignore".into()),
+            };
+            (client, Request::ReviewResolve { id, action })
+        }
+        Command::People(PeopleCommand::List { client }) => (client, Request::PeopleList),
+        Command::People(PeopleCommand::Show { person, client }) => {
+            (client, Request::PeopleShow { person })
+        }
+        Command::People(PeopleCommand::Add {
+            first,
+            last,
+            email,
+            phone,
+            unit,
+            person_type,
+            client,
+        }) => {
+            let person_type: PersonType =
+                serde_json::from_value(Value::String(person_type.clone())).map_err(|_| {
+                    format!("--type `{person_type}` is not one of resident, staff, vendor, visitor")
+                })?;
+            let new = NewPerson {
+                first_name: first,
+                last_name: last,
+                email,
+                phone,
+                unit,
+                person_type,
+            };
+            (client, Request::PeopleAdd(new))
+        }
+        Command::People(PeopleCommand::Decouple { person, client }) => {
+            (client, Request::PeopleDecouple { person })
+        }
+        Command::People(PeopleCommand::Recouple { person, client }) => {
+            (client, Request::PeopleRecouple { person })
+        }
         Command::Credentials(CredentialsCommand::Add {
             person,
             card,
-            socket,
-        }) => (
-            socket.socket,
-            Request::CredentialsAdd { person, card },
-            false,
+            client,
+        }) => (client, Request::CredentialsAdd { person, card }),
+        Command::Credentials(CredentialsCommand::Remove { card, client }) => {
+            (client, Request::CredentialsRemove { card })
+        }
+        Command::Credentials(CredentialsCommand::List { client }) => {
+            (client, Request::CredentialsList)
+        }
+        Command::Activity {
+            show: Some(ActivityCommand::Show { id }),
+            client,
+            ..
+        } => (client, Request::ActivityShow { id }),
+        Command::Activity {
+            show: None,
+            limit,
+            search,
+            client,
+        } => (client, Request::Activity { limit, search }),
+        Command::BulkDelete {
+            source,
+            confirm: Some(token),
+            disable_source,
+            client,
+            ..
+        } => (
+            client,
+            Request::BulkDeleteConfirm {
+                source,
+                token,
+                disable_source,
+            },
         ),
-        Command::Credentials(CredentialsCommand::Remove { card, socket }) => {
-            (socket.socket, Request::CredentialsRemove { card }, false)
+        Command::BulkDelete { source, client, .. } => {
+            (client, Request::BulkDeletePreview { source })
         }
-        Command::Credentials(CredentialsCommand::List { json, socket }) => {
-            (socket.socket, Request::CredentialsList, json)
-        }
+        Command::Explain {
+            person,
+            door,
+            client,
+        } => (client, Request::Explain { person, door }),
         Command::Run(_) | Command::Demo { .. } | Command::CheckConfig(_) | Command::Sim(_) => {
+            return Err("not a client command".into());
+        }
+    })
+}
+
+pub async fn run(command: Command) -> ExitCode {
+    let (client, req) = match request_of(command) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("lintel: {e}");
             return ExitCode::from(1);
         }
     };
-    let value = match request(&socket, &req).await {
+    let value = match request(&client.socket, &req).await {
         Ok(v) => v,
         Err(e @ ClientError::Unreachable { .. }) => {
             eprintln!(
@@ -52,42 +148,17 @@ pub async fn run(command: Command) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if json {
+    if client.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&value).unwrap_or_default()
         );
     }
-    match req {
-        Request::Status => match serde_json::from_value::<Status>(value) {
-            Ok(status) => {
-                if !json {
-                    print!("{}", render::status(&status));
-                }
-                ExitCode::from(u8::from(!status.healthy))
-            }
-            Err(e) => {
-                eprintln!("lintel: the daemon's status could not be read: {e}");
-                ExitCode::from(1)
-            }
-        },
-        _ if json => ExitCode::SUCCESS,
-        Request::SyncNow => render::passes(&value),
-        Request::Activity { .. } => {
-            print!("{}", render::activity(&value));
-            ExitCode::SUCCESS
-        }
-        Request::CredentialsAdd { person, card } => {
-            println!("card {card} assigned to {person}; controllers are being updated");
-            ExitCode::SUCCESS
-        }
-        Request::CredentialsRemove { card } => {
-            println!("card {card} removed; revocation queued ahead of everything else");
-            ExitCode::SUCCESS
-        }
-        Request::CredentialsList => {
-            print!("{}", render::credentials(&value));
-            ExitCode::SUCCESS
+    match render::reply(&req, &value, client.json) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lintel: the daemon's answer could not be read: {e}");
+            ExitCode::from(1)
         }
     }
 }

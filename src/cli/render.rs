@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use crate::daemon::engine::PassReport;
+use crate::control::Request;
+use crate::daemon::engine::{BulkPreview, Explanation, PassReport};
 use crate::daemon::status::Status;
-use crate::store::{Activity, CredentialRecord};
+use crate::store::{Activity, Alert, CredentialRecord, Person};
 
 fn or_never<T: std::fmt::Display>(v: &Option<T>) -> String {
     v.as_ref()
@@ -77,49 +78,241 @@ pub fn status(s: &Status) -> String {
     out
 }
 
-pub fn passes(value: &Value) -> ExitCode {
-    let Ok(reports) = serde_json::from_value::<Vec<PassReport>>(value.clone()) else {
-        eprintln!("lintel: unexpected sync-now reply");
-        return ExitCode::from(1);
-    };
-    if reports.is_empty() {
-        println!("no enabled sources");
-    }
-    let mut failed = false;
-    for r in &reports {
-        match &r.error {
-            None => println!(
-                "{}: ok — {} added, {} updated, {} disabled, {} skipped",
-                r.source, r.added, r.updated, r.disabled, r.skipped
-            ),
-            Some(e) => {
-                failed = true;
-                println!("{}: FAILED — {e}", r.source);
+/// Prints the daemon's answer to `req` (unless `json`, already printed) and picks the exit code.
+pub fn reply(req: &Request, value: &Value, json: bool) -> Result<ExitCode, serde_json::Error> {
+    let text = match req {
+        Request::Status => {
+            let s: Status = serde_json::from_value(value.clone())?;
+            if !json {
+                print!("{}", status(&s));
             }
+            return Ok(ExitCode::from(u8::from(!s.healthy)));
         }
+        Request::SyncNow { .. } => {
+            let reports: Vec<PassReport> = serde_json::from_value(value.clone())?;
+            if !json {
+                print!("{}", passes(&reports));
+            }
+            return Ok(ExitCode::from(u8::from(reports.iter().any(|r| !r.ok))));
+        }
+        Request::SyncApprove { .. } => {
+            let report: PassReport = serde_json::from_value(value.clone())?;
+            if !json {
+                print!("{}", passes(std::slice::from_ref(&report)));
+            }
+            return Ok(ExitCode::from(u8::from(!report.ok)));
+        }
+        Request::SyncReject { source } => format!(
+            "kept everyone the held pass of {source} would have revoked ({} people)\n",
+            value
+        ),
+        Request::Alerts { .. } => alerts(&serde_json::from_value::<Vec<Alert>>(value.clone())?),
+        Request::ReviewResolve { .. } | Request::PeopleAdd(_) => match value.as_str() {
+            Some(said) => format!("{said}\n"),
+            None => person_line(&serde_json::from_value(value.clone())?),
+        },
+        Request::PeopleList => {
+            let people: Vec<Person> = serde_json::from_value(value.clone())?;
+            let mut out: String = people.iter().map(person_line).collect();
+            if people.is_empty() {
+                out.push_str("nobody yet\n");
+            }
+            out
+        }
+        Request::PeopleShow { .. } | Request::Explain { .. } => {
+            explanation(&serde_json::from_value(value.clone())?)
+        }
+        Request::PeopleDecouple { .. } | Request::PeopleRecouple { .. } => {
+            let p: Person = serde_json::from_value(value.clone())?;
+            format!(
+                "{} is {}\n",
+                p.id,
+                if p.decoupled {
+                    "decoupled: sync leaves them alone"
+                } else {
+                    "coupled: sync updates them"
+                }
+            )
+        }
+        Request::CredentialsAdd { person, card } => {
+            format!("card {card} assigned to {person}; controllers are being updated\n")
+        }
+        Request::CredentialsRemove { card } => {
+            format!("card {card} removed; revocation queued ahead of everything else\n")
+        }
+        Request::CredentialsList => credentials(&serde_json::from_value::<Vec<CredentialRecord>>(
+            value.clone(),
+        )?),
+        Request::Activity { .. } => {
+            activity(&serde_json::from_value::<Vec<Activity>>(value.clone())?)
+        }
+        Request::ActivityShow { .. } => activity_entry(&serde_json::from_value(value.clone())?),
+        Request::BulkDeletePreview { .. } => {
+            let p: BulkPreview = serde_json::from_value(value.clone())?;
+            let mut out = format!(
+                "{} people synced from {} would be deleted:\n",
+                p.count, p.source
+            );
+            for row in &p.sample {
+                let _ = writeln!(out, "  {row}");
+            }
+            if p.count > p.sample.len() {
+                let _ = writeln!(out, "  … and {} more", p.count - p.sample.len());
+            }
+            let _ = writeln!(
+                out,
+                "To delete exactly these: lintel bulk-delete --source {} --confirm {} [--disable-source]",
+                p.source, p.token
+            );
+            out
+        }
+        Request::BulkDeleteConfirm { source, .. } => {
+            format!("deleted {value} people synced from {source}; their cards are being revoked\n")
+        }
+    };
+    if !json {
+        print!("{text}");
     }
-    ExitCode::from(u8::from(failed))
+    Ok(ExitCode::SUCCESS)
 }
 
-pub fn activity(value: &Value) -> String {
-    let entries: Vec<Activity> = serde_json::from_value(value.clone()).unwrap_or_default();
+fn person_line(p: &Person) -> String {
+    format!(
+        "{:<9} {:<24} {:<9} unit {:<6} {:<8} {}{}{}\n",
+        p.id,
+        p.display_name(),
+        p.person_type.as_str(),
+        p.unit.as_deref().unwrap_or("-"),
+        p.status,
+        p.link
+            .as_ref()
+            .map_or_else(|| "local".to_string(), ToString::to_string),
+        if p.at_source {
+            ""
+        } else {
+            "  REMOVED AT SOURCE"
+        },
+        if p.decoupled { "  DECOUPLED" } else { "" },
+    )
+}
+
+fn explanation(e: &Explanation) -> String {
     let mut out = String::new();
-    for a in entries.iter().rev() {
-        let outcome = serde_json::to_value(a.outcome).ok();
-        let outcome = outcome.as_ref().and_then(Value::as_str).unwrap_or("?");
+    for fact in &e.facts {
+        let _ = writeln!(out, "{fact}");
+    }
+    let _ = writeln!(out, "\nDoors:");
+    for d in &e.doors {
         let _ = writeln!(
             out,
-            "{}  {:<9} {:<14} {}",
-            a.at, outcome, a.subject, a.reason
+            "  {:<14} {:<4} {}",
+            d.door,
+            if d.opens { "YES" } else { "no" },
+            d.why
         );
+    }
+    if e.doors.is_empty() {
+        let _ = writeln!(out, "  (no doors configured)");
     }
     out
 }
 
-pub fn credentials(value: &Value) -> String {
-    let creds: Vec<CredentialRecord> = serde_json::from_value(value.clone()).unwrap_or_default();
+fn alerts(list: &[Alert]) -> String {
     let mut out = String::new();
-    for c in &creds {
+    for a in list {
+        let state = match &a.resolved {
+            None => "OPEN".to_string(),
+            Some(r) => format!("resolved ({})", r.how),
+        };
+        let _ = writeln!(
+            out,
+            "{:<6} {:<15} {:<16} {}",
+            a.id,
+            a.kind.name(),
+            state,
+            a.message
+        );
+    }
+    if list.is_empty() {
+        out.push_str("no alerts\n");
+    }
+    out
+}
+
+pub fn passes(reports: &[PassReport]) -> String {
+    let mut out = String::new();
+    if reports.is_empty() {
+        out.push_str("no enabled sources\n");
+    }
+    for r in reports {
+        let verb = if r.dry_run { "would be" } else { "ok" };
+        match &r.error {
+            None => {
+                let _ = writeln!(
+                    out,
+                    "{}: {verb} — {} added, {} updated, {} disabled, {} skipped, {} flagged{}",
+                    r.source,
+                    r.added,
+                    r.updated,
+                    r.disabled,
+                    r.skipped,
+                    r.flagged,
+                    if r.held > 0 {
+                        format!(
+                            ", {} HELD by the mass-change guard (see lintel alerts)",
+                            r.held
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+                for row in &r.preview {
+                    let _ = writeln!(out, "  {row}");
+                }
+            }
+            Some(e) => {
+                let _ = writeln!(out, "{}: FAILED — {e}", r.source);
+            }
+        }
+    }
+    out
+}
+
+fn activity_entry(a: &Activity) -> String {
+    format!(
+        "id       {}\nat       {}\noutcome  {}\nsubject  {}\nsource   {}\nrecord   {}\nreason   {}\n",
+        a.id,
+        a.at,
+        a.outcome.as_str(),
+        a.subject,
+        a.source.as_deref().unwrap_or("-"),
+        a.external_id.as_deref().unwrap_or("-"),
+        a.reason
+    )
+}
+
+pub fn activity(entries: &[Activity]) -> String {
+    let mut out = String::new();
+    for a in entries.iter().rev() {
+        let _ = writeln!(
+            out,
+            "{:<8} {}  {:<9} {:<14} {}",
+            a.id,
+            a.at,
+            a.outcome.as_str(),
+            a.subject,
+            a.reason
+        );
+    }
+    if entries.is_empty() {
+        out.push_str("no matching activity\n");
+    }
+    out
+}
+
+pub fn credentials(creds: &[CredentialRecord]) -> String {
+    let mut out = String::new();
+    for c in creds {
         let _ = writeln!(
             out,
             "{:<12} {:<10} added {}",

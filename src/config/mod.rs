@@ -3,6 +3,7 @@
 mod controllers;
 pub mod duration;
 mod kind;
+mod policy;
 pub mod secret;
 mod sources;
 mod validate;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use controllers::{ControllerConfig, ModbusTcpConfig};
+pub use policy::{MassDisable, MatchKey, PolicyConfig, RequireIdentifier, UnitRules};
 pub use sources::SourceConfig;
 pub use validate::{ConfigError, parse_hh_mm};
 
@@ -39,8 +41,12 @@ pub struct Config {
     pub access: AccessConfig,
     #[serde(default)]
     pub dispatch: DispatchConfig,
+    #[serde(default)]
+    pub activity: ActivityConfig,
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
+    #[serde(default, rename = "broker")]
+    pub brokers: Vec<controllers::BrokerConfig>,
     #[serde(default, rename = "controller")]
     pub controllers: Vec<ControllerConfig>,
     #[serde(default, rename = "door")]
@@ -55,6 +61,13 @@ pub struct SiteConfig {
     pub name: String,
     /// IANA zone; every access window is computed in it.
     pub timezone: String,
+    /// ISO 3166 country whose numbering plan applies to phone numbers given without `+`.
+    #[serde(default = "default_country")]
+    pub default_country: String,
+}
+
+fn default_country() -> String {
+    "US".to_string()
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -121,15 +134,19 @@ impl Default for SyncConfig {
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct PolicyConfig {
-    /// Lease statuses (lower-case, as the source reports them) that carry access.
-    pub lease_statuses: Vec<String>,
+pub struct ActivityConfig {
+    /// Most entries kept; the oldest go first.
+    pub max_entries: usize,
+    /// Entries older than this are dropped.
+    #[serde(with = "duration")]
+    pub max_age: Duration,
 }
 
-impl Default for PolicyConfig {
+impl Default for ActivityConfig {
     fn default() -> Self {
-        PolicyConfig {
-            lease_statuses: ["pending", "current", "notice"].map(String::from).to_vec(),
+        ActivityConfig {
+            max_entries: 200_000,
+            max_age: Duration::from_secs(400 * 24 * 3600),
         }
     }
 }

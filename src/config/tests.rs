@@ -83,7 +83,9 @@ fn minimal_config_gets_the_documented_defaults() {
 #[test]
 fn controller_defaults() {
     let config = parse(&format!("{SITE}{}", controller("c")));
-    let ControllerConfig::ModbusTcp(m) = &config.controllers[0];
+    let ControllerConfig::ModbusTcp(m) = &config.controllers[0] else {
+        panic!("expected a modbus-tcp controller");
+    };
     assert_eq!(m.name, "c");
     assert_eq!(m.address, "127.0.0.1:502");
     assert_eq!(m.unit, 1);
@@ -122,7 +124,9 @@ fn full_config_parses_every_section() {
     assert_eq!(config.sources[0].name(), "roster");
     assert_eq!(config.sources[0].kind(), "csv");
     assert!(config.sources[0].enabled());
-    let ControllerConfig::ModbusTcp(m) = &config.controllers[0];
+    let ControllerConfig::ModbusTcp(m) = &config.controllers[0] else {
+        panic!("expected a modbus-tcp controller");
+    };
     assert_eq!(m.unit, 247);
     assert_eq!(m.timeout, Duration::from_millis(250));
     assert_eq!(m.profile.max_pin, 999);
@@ -315,10 +319,10 @@ fn bad_controller_values_name_their_key() {
 #[test]
 fn unknown_and_planned_kinds_say_what_this_version_has() {
     let message = parse_error(&format!(
-        "{SITE}[[controller]]\nname = \"c\"\nkind = \"esp-rfid\"\n"
+        "{SITE}[[controller]]\nname = \"c\"\nkind = \"bacnet\"\n"
     ));
     assert!(
-        message.contains("planned") && message.contains("modbus-tcp"),
+        message.contains("unknown") && message.contains("modbus-tcp"),
         "{message}"
     );
     let message = parse_error(&format!(

@@ -102,19 +102,19 @@ impl Config {
 
         unique("source", self.sources.iter().map(|s| s.name()))?;
         for (i, source) in self.sources.iter().enumerate() {
-            if let super::SourceConfig::Json(json) = source {
-                // The adapter says "field: why"; hang the field under this source's key.
-                json.validate()
-                    .map_err(|reason| match reason.split_once(": ") {
-                        Some((field, why)) => invalid(format!("source[{i}].{field}"), why),
-                        None => invalid(format!("source[{i}]"), reason),
-                    })?;
-            }
+            // The adapter says "field: why"; hang the field under this source's key.
+            source
+                .validate()
+                .map_err(|reason| match reason.split_once(": ") {
+                    Some((field, why)) => invalid(format!("source[{i}].{field}"), why),
+                    None => invalid(format!("source[{i}]"), reason),
+                })?;
         }
         let controllers = unique("controller", self.controllers.iter().map(|c| c.name()))?;
         for (i, c) in self.controllers.iter().enumerate() {
             c.validate(&format!("controller[{i}]"))?;
         }
+        super::controllers::validate_links(self)?;
 
         let doors = unique("door", self.doors.iter().map(|d| d.name.as_str()))?;
         let mut slots = HashSet::new();

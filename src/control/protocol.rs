@@ -2,24 +2,97 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+use crate::daemon::engine::{NewPerson, ReviewAction};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verb", rename_all = "kebab-case")]
 pub enum Request {
     Status,
-    SyncNow,
-    CredentialsAdd { person: String, card: u64 },
-    CredentialsRemove { card: u64 },
+    SyncNow {
+        #[serde(default)]
+        dry_run: bool,
+    },
+    SyncApprove {
+        source: String,
+    },
+    SyncReject {
+        source: String,
+    },
+    Alerts {
+        #[serde(default)]
+        all: bool,
+    },
+    ReviewResolve {
+        id: u64,
+        action: ReviewAction,
+    },
+    PeopleList,
+    PeopleShow {
+        person: String,
+    },
+    PeopleAdd(NewPerson),
+    PeopleDecouple {
+        person: String,
+    },
+    PeopleRecouple {
+        person: String,
+    },
+    CredentialsAdd {
+        person: String,
+        card: u64,
+    },
+    CredentialsRemove {
+        card: u64,
+    },
     CredentialsList,
-    Activity { limit: usize },
+    Activity {
+        limit: usize,
+        #[serde(default)]
+        search: Option<String>,
+    },
+    ActivityShow {
+        id: u64,
+    },
+    BulkDeletePreview {
+        source: String,
+    },
+    BulkDeleteConfirm {
+        source: String,
+        token: String,
+        #[serde(default)]
+        disable_source: bool,
+    },
+    Explain {
+        person: String,
+        #[serde(default)]
+        door: Option<String>,
+    },
 }
 
 impl Request {
     /// Whether the request changes anything (and so needs more than read access).
     pub fn mutates(&self) -> bool {
-        matches!(
-            self,
-            Request::SyncNow | Request::CredentialsAdd { .. } | Request::CredentialsRemove { .. }
-        )
+        match self {
+            Request::SyncNow { dry_run } => !dry_run,
+            Request::SyncApprove { .. }
+            | Request::SyncReject { .. }
+            | Request::ReviewResolve { .. }
+            | Request::PeopleAdd(_)
+            | Request::PeopleDecouple { .. }
+            | Request::PeopleRecouple { .. }
+            | Request::CredentialsAdd { .. }
+            | Request::CredentialsRemove { .. }
+            | Request::BulkDeleteConfirm { .. } => true,
+            Request::Status
+            | Request::Alerts { .. }
+            | Request::PeopleList
+            | Request::PeopleShow { .. }
+            | Request::CredentialsList
+            | Request::Activity { .. }
+            | Request::ActivityShow { .. }
+            | Request::BulkDeletePreview { .. }
+            | Request::Explain { .. } => false,
+        }
     }
 }
 

@@ -114,35 +114,56 @@ async fn handle(
 }
 
 async fn answer(req: Request, engine: &Engine, started: Instant) -> Reply {
-    let result: Result<serde_json::Value, String> = match req {
-        Request::Status => engine
-            .status(started)
-            .map(|s| json!(s))
-            .map_err(|e| e.to_string()),
-        Request::SyncNow => Ok(json!(engine.sync_all().await)),
-        Request::CredentialsAdd { person, card } => engine
-            .add_credential(&person, card)
-            .await
-            .map(|c| json!(c))
-            .map_err(|e| e.to_string()),
-        Request::CredentialsRemove { card } => engine
-            .remove_credential(card)
-            .await
-            .map(|c| json!(c))
-            .map_err(|e| e.to_string()),
-        Request::CredentialsList => engine
-            .store
-            .credentials()
-            .map(|c| json!(c))
-            .map_err(|e| e.to_string()),
-        Request::Activity { limit } => engine
-            .store
-            .activity(limit)
-            .map(|a| json!(a))
-            .map_err(|e| e.to_string()),
-    };
+    let result = dispatch(req, engine, started).await;
     match result {
         Ok(v) => Reply::Ok(v),
         Err(e) => Reply::Error(e),
+    }
+}
+
+fn ok<T: serde::Serialize, E: std::fmt::Display>(
+    r: Result<T, E>,
+) -> Result<serde_json::Value, String> {
+    r.map(|v| json!(v)).map_err(|e| e.to_string())
+}
+
+async fn dispatch(
+    req: Request,
+    engine: &Engine,
+    started: Instant,
+) -> Result<serde_json::Value, String> {
+    match req {
+        Request::Status => ok(engine.status(started)),
+        Request::SyncNow { dry_run } => Ok(json!(engine.sync_all(dry_run).await)),
+        Request::SyncApprove { source } => ok(engine.approve(&source).await),
+        Request::SyncReject { source } => ok(engine.reject(&source).await),
+        Request::Alerts { all } => ok(engine.alerts(all)),
+        Request::ReviewResolve { id, action } => ok(engine.resolve_alert(id, action).await),
+        Request::PeopleList => ok(engine.store.people()),
+        Request::PeopleShow { person } => ok(engine.explain(&person, None)),
+        Request::PeopleAdd(new) => ok(engine.add_person(new).await),
+        Request::PeopleDecouple { person } => ok(engine.set_decoupled(&person, true).await),
+        Request::PeopleRecouple { person } => ok(engine.set_decoupled(&person, false).await),
+        Request::CredentialsAdd { person, card } => ok(engine.add_credential(&person, card).await),
+        Request::CredentialsRemove { card } => ok(engine.remove_credential(card).await),
+        Request::CredentialsList => ok(engine.store.credentials()),
+        Request::Activity { limit, search } => match search {
+            Some(needle) => ok(engine.store.search_activity(&needle, limit)),
+            None => ok(engine.store.activity(limit)),
+        },
+        Request::ActivityShow { id } => match engine.store.activity_entry(id) {
+            Ok(Some(entry)) => Ok(json!(entry)),
+            Ok(None) => Err(format!("no activity entry {id}")),
+            Err(e) => Err(e.to_string()),
+        },
+        Request::BulkDeletePreview { source } => ok(engine.bulk_delete_preview(&source)),
+        Request::BulkDeleteConfirm {
+            source,
+            token,
+            disable_source,
+        } => ok(engine
+            .bulk_delete_confirm(&source, &token, disable_source)
+            .await),
+        Request::Explain { person, door } => ok(engine.explain(&person, door.as_deref())),
     }
 }

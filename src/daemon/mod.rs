@@ -3,6 +3,7 @@
 
 mod drivers;
 pub mod engine;
+pub mod schedule;
 pub mod status;
 
 use std::sync::Arc;
@@ -15,8 +16,6 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, SourceConfig};
 use crate::control::server::{self, BindError};
 use crate::dispatch::Worker;
-use crate::sources::csv::CsvSource;
-use crate::sources::json::JsonSource;
 use crate::sources::{PullKind, Source, SourceError};
 use crate::store::{Commit, Store, StoreError};
 use engine::{Engine, SourceRunner};
@@ -60,13 +59,9 @@ pub struct Daemon {
 }
 
 fn build_source(config: &SourceConfig) -> Result<Box<dyn Source>, DaemonError> {
-    let wrap = |source| DaemonError::Source {
+    config.build().map_err(|source| DaemonError::Source {
         name: config.name().to_string(),
         source,
-    };
-    Ok(match config {
-        SourceConfig::Json(c) => Box::new(JsonSource::new(c).map_err(wrap)?),
-        SourceConfig::Csv(c) => Box::new(CsvSource::new(c).map_err(wrap)?),
     })
 }
 
@@ -180,16 +175,51 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
 }
 
 async fn poll_source(engine: Arc<Engine>, index: usize, shutdown: CancellationToken) {
-    let interval = engine.config.sync.interval;
+    let runner = &engine.sources[index];
+    let plan = engine
+        .config
+        .sources
+        .iter()
+        .find(|s| s.name() == runner.name)
+        .map(|s| schedule::Plan::new(s, &engine.config));
+    let plan = match plan {
+        Some(Ok(plan)) => plan,
+        Some(Err(e)) => {
+            tracing::error!(source = %runner.name, error = %e, "cannot schedule source; pulling in full every sync.interval");
+            schedule::Plan {
+                poll_every: engine.config.sync.interval,
+                incremental: false,
+                full_reconcile: schedule::parse_cron(crate::sources::DEFAULT_FULL_RECONCILE)
+                    .unwrap_or_else(|_| unreachable!("the default cron expression parses")),
+                tz: engine.config.time_zone(),
+                max_lookback: crate::sources::DEFAULT_MAX_LOOKBACK,
+            }
+        }
+        None => return,
+    };
+    // The start of the last successful full pass since this daemon started.
+    let mut last_full: Option<jiff::Timestamp> = None;
     loop {
+        let now = engine.clock.now();
+        let last_success = engine
+            .store
+            .source_state(&runner.name)
+            .ok()
+            .and_then(|s| s.last_success_at);
+        let decision = schedule::decide(&plan, now, last_success, last_full);
         let report = tokio::select! {
-            r = engine.run_pass(&engine.sources[index], PullKind::Full) => r,
+            r = engine.run_pass(runner, decision.kind, false) => r,
             () = shutdown.cancelled() => return,
         };
-        tracing::info!(source = %report.source, ok = report.ok, added = report.added, updated = report.updated,
+        if report.ok && decision.kind == PullKind::Full {
+            last_full = Some(now);
+        }
+        tracing::info!(source = %report.source, ok = report.ok, kind = if decision.kind == PullKind::Full { "full" } else { "changes" },
+            why = %decision.why, added = report.added, updated = report.updated,
             disabled = report.disabled, skipped = report.skipped, error = report.error.as_deref().unwrap_or(""), "sync pass");
+        let wait = schedule::next_wait(&plan, engine.clock.now(), last_full);
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep(wait) => {}
             () = shutdown.cancelled() => return,
         }
     }

@@ -158,7 +158,7 @@ pub async fn run(dir: Option<PathBuf>, shutdown: CancellationToken) -> Result<()
     let socket = config.control.socket.clone();
 
     let daemon = Daemon::start(config).await?;
-    daemon.engine().sync_all().await;
+    daemon.engine().sync_all(false).await;
     issue_demo_cards(&daemon).await?;
 
     let exe = std::env::current_exe()
@@ -206,7 +206,7 @@ async fn issue_demo_cards(daemon: &Daemon) -> Result<(), DemoError> {
         .map(|c| c.person_id)
         .collect();
     let mut people = engine.store.people().map_err(EngineError::from)?;
-    people.sort_by(|a, b| a.external_id.cmp(&b.external_id));
+    people.sort_by(|a, b| a.external_id().cmp(&b.external_id()));
     for (n, person) in people.iter().enumerate() {
         if held.contains(&person.id) {
             continue;

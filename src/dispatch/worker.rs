@@ -1,15 +1,25 @@
 //! One worker per controller: takes the outbox head (revocations sort first), sends it, and
 //! removes entries only once the controller confirmed them. Failures back off with jitter.
+//!
+//! It also reads the controller's table back — at start, after every reconnect or device boot,
+//! and every `verify_every` — compares it with what the controller acknowledged, logs any
+//! drift and re-sends exactly the drifted slots. Repairs restore already-acknowledged state, so
+//! they are held in memory rather than the outbox: a crash loses nothing, because the restart
+//! verifies again. They never overtake a queued revocation, and a slot with a newer queued
+//! change is left to that change.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use jiff::Timestamp;
-use lintel_hal::{BatchError, Controller, ErrorKind};
+use lintel_hal::{BatchError, Controller, DeviceEvent, Error, ErrorKind, Op};
 use serde::Serialize;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff;
+use super::verify::{self, Pending};
 use crate::config::DispatchConfig;
 use crate::store::{Activity, OutboxEntry, Outcome, Store};
 
@@ -22,10 +32,26 @@ pub struct ControllerStatus {
     pub last_error: Option<String>,
 }
 
+/// A controller's hal driver and how the worker treats it.
+pub struct Driver {
+    pub controller: Box<dyn Controller>,
+    /// How often the table is read back when idle; `None` = only at start, after a reconnect
+    /// and after a device boot.
+    pub verify_every: Option<Duration>,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("verify_every", &self.verify_every)
+            .finish_non_exhaustive()
+    }
+}
+
 pub struct Worker {
     pub name: String,
     pub store: Store,
-    pub driver: Box<dyn Controller>,
+    pub driver: Driver,
     pub wake: Arc<Notify>,
     pub status: Arc<Mutex<ControllerStatus>>,
     pub config: DispatchConfig,
@@ -39,97 +65,280 @@ impl std::fmt::Debug for Worker {
     }
 }
 
+/// What the worker does next.
+enum Work {
+    Outbox(Vec<OutboxEntry>),
+    Repair(Vec<Op>),
+    Verify,
+    Idle,
+}
+
+/// The worker's loop state.
+struct Run {
+    events: Option<broadcast::Receiver<DeviceEvent>>,
+    needs_verify: bool,
+    next_verify: Option<Instant>,
+    repairs: Vec<Op>,
+    failures: u32,
+    last_logged_error: Option<String>,
+}
+
+async fn next_event(events: &mut Option<broadcast::Receiver<DeviceEvent>>) -> Option<DeviceEvent> {
+    match events {
+        Some(rx) => match rx.recv().await {
+            Ok(event) => Some(event),
+            // Something was missed, perhaps a boot: treat it as one.
+            Err(broadcast::error::RecvError::Lagged(_)) => Some(DeviceEvent::Booted {
+                ip: String::new(),
+                hostname: String::new(),
+            }),
+            Err(broadcast::error::RecvError::Closed) => {
+                *events = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Worker {
     pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut run = Run {
+            events: self.driver.controller.events(),
+            needs_verify: true,
+            next_verify: None,
+            repairs: Vec::new(),
+            failures: 0,
+            last_logged_error: None,
+        };
         self.probe().await;
-        let mut failures: u32 = 0;
-        let mut last_logged_error: Option<String> = None;
         loop {
-            let batch = match self.store.outbox_batch(&self.name, self.config.batch) {
-                // Revocations travel alone, so no grant shares their frame or delays their ack.
-                Ok(mut batch) => {
-                    if batch.first().is_some_and(|e| e.op.change.is_revoke()) {
-                        batch.retain(|e| e.op.change.is_revoke());
-                    }
-                    batch
-                }
-                Err(e) => {
-                    tracing::error!(controller = %self.name, error = %e, "cannot read outbox");
-                    Vec::new()
-                }
-            };
-            if batch.is_empty() {
-                tokio::select! {
-                    () = self.wake.notified() => continue,
-                    () = tokio::time::sleep(self.config.probe_every) => {
-                        self.probe().await;
-                        continue;
-                    }
-                    () = shutdown.cancelled() => return,
-                }
+            // Reports that arrived while busy.
+            while let Some(Ok(event)) = run.events.as_mut().map(|rx| rx.try_recv()) {
+                self.on_event(&mut run, event).await;
             }
-            let ops: Vec<_> = batch.iter().map(|e| e.op).collect();
-            let result = tokio::select! {
-                r = self.driver.apply(&ops) => r,
-                // Unconfirmed entries stay in the outbox and are sent again after restart.
-                () = shutdown.cancelled() => return,
-            };
-            let (confirmed, error) = match result {
-                Ok(()) => (batch.as_slice(), None),
-                Err(BatchError { applied, error }) => {
-                    (&batch[..applied.min(batch.len())], Some(error))
-                }
-            };
-            if !confirmed.is_empty() {
-                self.confirm(confirmed).await;
-            }
-            match error {
-                None => {
-                    failures = 0;
-                    last_logged_error = None;
-                }
-                Some(error) => {
-                    let message = error.to_string();
-                    tracing::warn!(controller = %self.name, kind = %error.kind(), error = %message, "controller failed");
-                    {
-                        let mut status = lock(&self.status);
-                        status.online = Some(!matches!(
-                            error.kind(),
-                            ErrorKind::Unreachable | ErrorKind::Timeout
-                        ));
-                        status.last_error = Some(message.clone());
-                    }
-                    if last_logged_error.as_deref() != Some(message.as_str()) {
-                        let entry = Activity::new(
-                            Timestamp::now(),
-                            Outcome::Failed,
-                            self.name.clone(),
-                            message.clone(),
-                        );
-                        if let Err(e) = self.store.log(vec![entry]).await {
-                            tracing::error!(error = %e, "cannot write activity");
-                        }
-                        last_logged_error = Some(message);
-                    }
-                    let delay = backoff(
-                        failures,
-                        self.config.retry_min,
-                        self.config.retry_max,
-                        &mut rand::rng(),
-                    );
-                    failures = failures.saturating_add(1);
+            let result = match self.next_work(&mut run) {
+                Work::Idle => {
                     tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
+                        () = self.wake.notified() => {}
+                        () = tokio::time::sleep(self.config.probe_every) => self.probe().await,
+                        () = sleep_until(run.next_verify) => run.needs_verify = true,
+                        Some(event) = next_event(&mut run.events) => {
+                            self.on_event(&mut run, event).await;
+                        }
                         () = shutdown.cancelled() => return,
+                    }
+                    continue;
+                }
+                Work::Outbox(batch) => tokio::select! {
+                    r = self.send(&batch) => r,
+                    // Unconfirmed entries stay in the outbox and are sent again after restart.
+                    () = shutdown.cancelled() => return,
+                },
+                Work::Repair(ops) => tokio::select! {
+                    r = self.repair(&mut run, &ops) => r,
+                    () = shutdown.cancelled() => return,
+                },
+                Work::Verify => tokio::select! {
+                    r = self.verify(&mut run) => r,
+                    () = shutdown.cancelled() => return,
+                },
+            };
+            match result {
+                Ok(()) => {
+                    run.failures = 0;
+                    run.last_logged_error = None;
+                }
+                Err(error) => {
+                    if !self.fail(&mut run, error, &shutdown).await {
+                        return;
                     }
                 }
             }
         }
     }
 
+    /// Queued revocations first, then repairs, then queued grants, then a pending readback.
+    fn next_work(&self, run: &mut Run) -> Work {
+        let batch = match self.store.outbox_batch(&self.name, self.config.batch) {
+            // Revocations travel alone, so no grant shares their frame or delays their ack.
+            Ok(mut batch) => {
+                if batch.first().is_some_and(|e| e.op.change.is_revoke()) {
+                    batch.retain(|e| e.op.change.is_revoke());
+                    return Work::Outbox(batch);
+                }
+                batch
+            }
+            Err(e) => {
+                tracing::error!(controller = %self.name, error = %e, "cannot read outbox");
+                Vec::new()
+            }
+        };
+        if !run.repairs.is_empty() {
+            // A change queued since the readback supersedes the repair of its slot.
+            let pending = Pending::new(&self.store.outbox(&self.name).unwrap_or_default());
+            run.repairs.retain(|op| !pending.covers(op));
+            if !run.repairs.is_empty() {
+                let n = self.config.batch.min(run.repairs.len());
+                let first_is_revoke = verify::is_revoke(&run.repairs[0]);
+                let ops: Vec<Op> = run.repairs[..n]
+                    .iter()
+                    .copied()
+                    .filter(|op| !first_is_revoke || verify::is_revoke(op))
+                    .collect();
+                return Work::Repair(ops);
+            }
+        }
+        if !batch.is_empty() {
+            return Work::Outbox(batch);
+        }
+        if run.needs_verify {
+            return Work::Verify;
+        }
+        Work::Idle
+    }
+
+    async fn send(&mut self, batch: &[OutboxEntry]) -> Result<(), Error> {
+        let ops: Vec<_> = batch.iter().map(|e| e.op).collect();
+        let (confirmed, error) = match self.driver.controller.apply(&ops).await {
+            Ok(()) => (batch, None),
+            Err(BatchError { applied, error }) => (&batch[..applied.min(batch.len())], Some(error)),
+        };
+        if !confirmed.is_empty() {
+            self.confirm(confirmed).await;
+        }
+        error.map_or(Ok(()), Err)
+    }
+
+    /// Reads the table back and queues repairs for drift nothing queued will fix.
+    async fn verify(&mut self, run: &mut Run) -> Result<(), Error> {
+        let acked = self.store.acked(&self.name).map_err(|e| {
+            Error::new(
+                ErrorKind::Busy,
+                format!("cannot read acknowledged table: {e}"),
+            )
+        })?;
+        let expected = verify::expected(acked.into_values());
+        let drift = self.driver.controller.verify(&expected).await?;
+        run.needs_verify = false;
+        run.next_verify = self.driver.verify_every.map(|every| Instant::now() + every);
+        self.mark_online();
+        let pending = Pending::new(&self.store.outbox(&self.name).unwrap_or_default());
+        let drifted = verify::unexplained(&drift, &pending);
+        tracing::debug!(controller = %self.name, check = ?drift.check, drifted = drifted.len(), "readback");
+        if drifted.is_empty() {
+            return Ok(());
+        }
+        let reason = verify::describe(&drift, &drifted);
+        tracing::warn!(controller = %self.name, %reason, "controller table drifted");
+        self.log(Outcome::Flagged, reason).await;
+        run.repairs = verify::repairs(&drifted);
+        Ok(())
+    }
+
+    async fn repair(&mut self, run: &mut Run, ops: &[Op]) -> Result<(), Error> {
+        let (applied, error) = match self.driver.controller.apply(ops).await {
+            Ok(()) => (ops.len(), None),
+            Err(BatchError { applied, error }) => (applied, Some(error)),
+        };
+        verify::drop_applied(&mut run.repairs, ops, applied);
+        if applied > 0 {
+            self.mark_online();
+            if run.repairs.is_empty() {
+                self.log(
+                    Outcome::Processed,
+                    "drift repaired: the controller confirmed every re-sent slot".to_string(),
+                )
+                .await;
+            }
+        }
+        error.map_or(Ok(()), Err)
+    }
+
+    /// Records a failure, backs off, and says whether to go on (false on shutdown).
+    async fn fail(&mut self, run: &mut Run, error: Error, shutdown: &CancellationToken) -> bool {
+        let message = error.to_string();
+        tracing::warn!(controller = %self.name, kind = %error.kind(), error = %message, "controller failed");
+        let lost = matches!(error.kind(), ErrorKind::Unreachable | ErrorKind::Timeout);
+        {
+            let mut status = lock(&self.status);
+            status.online = Some(!lost);
+            status.last_error = Some(message.clone());
+        }
+        if lost {
+            // Whatever happened while it was away, it is read back once it answers again.
+            run.needs_verify = true;
+        }
+        if run.last_logged_error.as_deref() != Some(message.as_str()) {
+            self.log(Outcome::Failed, message.clone()).await;
+            run.last_logged_error = Some(message);
+        }
+        let delay = backoff(
+            run.failures,
+            self.config.retry_min,
+            self.config.retry_max,
+            &mut rand::rng(),
+        );
+        run.failures = run.failures.saturating_add(1);
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            // A device that reports in (a boot, a heartbeat) is worth trying at once.
+            Some(event) = next_event(&mut run.events) => self.on_event(run, event).await,
+            () = shutdown.cancelled() => return false,
+        }
+        true
+    }
+
+    async fn on_event(&mut self, run: &mut Run, event: DeviceEvent) {
+        match &event {
+            DeviceEvent::Booted { ip, hostname } => {
+                tracing::info!(controller = %self.name, %ip, %hostname, "controller (re)joined: verifying");
+                run.needs_verify = true;
+            }
+            DeviceEvent::Heartbeat { .. } => {}
+            DeviceEvent::Access { .. } => {
+                if let Some(reason) = verify::access_reason(&event) {
+                    self.log(Outcome::Processed, reason).await;
+                }
+            }
+            DeviceEvent::Unsupported { reason } => {
+                {
+                    let mut status = lock(&self.status);
+                    status.online = Some(false);
+                    status.last_error = Some(reason.clone());
+                }
+                if run.last_logged_error.as_deref() != Some(reason.as_str()) {
+                    self.log(Outcome::Failed, reason.clone()).await;
+                    run.last_logged_error = Some(reason.clone());
+                }
+            }
+        }
+    }
+
+    fn mark_online(&self) {
+        let mut status = lock(&self.status);
+        status.online = Some(true);
+        status.last_error = None;
+    }
+
+    // `&mut`: a shared `&Worker` held across an await would need the driver to be `Sync`.
+    async fn log(&mut self, outcome: Outcome, reason: String) {
+        let entry = Activity::new(Timestamp::now(), outcome, self.name.clone(), reason);
+        if let Err(e) = self.store.log(vec![entry]).await {
+            tracing::error!(error = %e, "cannot write activity");
+        }
+    }
+
     /// Checks an idle controller still answers, so status does not show a stale "online".
     async fn probe(&mut self) {
-        let result = self.driver.probe().await;
+        let result = self.driver.controller.probe().await;
         let mut status = lock(&self.status);
         match result {
             Ok(_) => {

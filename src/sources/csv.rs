@@ -26,6 +26,25 @@ pub struct CsvSourceConfig {
     #[serde(default = "default_true")]
     pub enabled: bool,
     pub path: PathBuf,
+    /// True (the default): the file lists everyone in scope, so a missing row means "removed".
+    /// False: the file lists changes only, and a missing row means nothing.
+    #[serde(default = "default_true")]
+    pub full_snapshot: bool,
+    #[serde(skip)]
+    pub schedule: super::Schedule,
+}
+
+impl CsvSourceConfig {
+    /// A full-snapshot roster at `path` with every other key at its default.
+    pub fn new(name: &str, path: impl Into<PathBuf>) -> Self {
+        CsvSourceConfig {
+            name: name.to_string(),
+            enabled: true,
+            path: path.into(),
+            full_snapshot: true,
+            schedule: super::Schedule::default(),
+        }
+    }
 }
 
 fn default_true() -> bool {
@@ -59,6 +78,7 @@ pub const KNOWN_COLUMNS: [&str; 15] = [
 pub struct CsvSource {
     name: String,
     path: PathBuf,
+    full_snapshot: bool,
 }
 
 impl CsvSource {
@@ -66,6 +86,7 @@ impl CsvSource {
         Ok(CsvSource {
             name: config.name.clone(),
             path: config.path.clone(),
+            full_snapshot: config.full_snapshot,
         })
     }
 
@@ -79,12 +100,13 @@ impl CsvSource {
 impl Source for CsvSource {
     async fn pull(&self, _kind: PullKind) -> Result<Pull, SourceError> {
         let path = self.path.clone();
-        let pull = tokio::task::spawn_blocking(move || read_roster(&path))
+        let mut pull = tokio::task::spawn_blocking(move || read_roster(&path))
             .await
             .map_err(|e| SourceError::File {
                 path: self.path.display().to_string(),
                 reason: format!("reader task failed: {e}"),
             })??;
+        pull.changes_only = !self.full_snapshot;
         tracing::debug!(
             source = %self.name,
             records = pull.records.len(),
@@ -231,12 +253,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("roster.csv");
         std::fs::write(&path, contents).expect("write");
-        let source = CsvSource::new(&CsvSourceConfig {
-            name: "roster".into(),
-            enabled: true,
-            path,
-        })
-        .expect("source");
+        let source = CsvSource::new(&CsvSourceConfig::new("roster", path)).expect("source");
         source.pull(PullKind::Full).await
     }
 
@@ -382,15 +399,36 @@ mod tests {
 
     #[tokio::test]
     async fn missing_file_is_an_error() {
-        let source = CsvSource::new(&CsvSourceConfig {
-            name: "roster".into(),
-            enabled: true,
-            path: "/nonexistent/lintel/roster.csv".into(),
-        })
+        let source = CsvSource::new(&CsvSourceConfig::new(
+            "roster",
+            "/nonexistent/lintel/roster.csv",
+        ))
         .expect("source");
         let err = source.pull(PullKind::Full).await.expect_err("missing");
         assert!(matches!(err, SourceError::File { .. }));
         assert!(err.to_string().contains("/nonexistent/lintel/roster.csv"));
+    }
+
+    #[tokio::test]
+    async fn a_partial_roster_is_changes_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("changes.csv");
+        std::fs::write(
+            &path,
+            roster(&["T-1,P,A,101,Gia,Bond,,,primary,current,,,,,"]),
+        )
+        .expect("write");
+        let full = CsvSource::new(&CsvSourceConfig::new("roster", &path)).expect("source");
+        assert!(!full.pull(PullKind::Full).await.expect("pull").changes_only);
+        let cfg: CsvSourceConfig = toml::from_str(&format!(
+            "name = \"r\"\npath = {:?}\nfull_snapshot = false",
+            path.display().to_string()
+        ))
+        .expect("parse");
+        let partial = CsvSource::new(&cfg).expect("source");
+        let pull = partial.pull(PullKind::Full).await.expect("pull");
+        assert!(pull.changes_only);
+        assert_eq!(pull.records.len(), 1);
     }
 
     #[test]
@@ -398,6 +436,7 @@ mod tests {
         let cfg: CsvSourceConfig =
             toml::from_str("name = \"r\"\npath = \"/var/lib/lintel/roster.csv\"").expect("parse");
         assert!(cfg.enabled);
+        assert!(cfg.full_snapshot);
         assert!(
             toml::from_str::<CsvSourceConfig>("name = \"r\"\npath = \"p\"\nsnapshot = true")
                 .is_err()

@@ -1,5 +1,7 @@
 //! A generic JSON-over-HTTP source: `GET url`, find the array of records at a dotted path, and
-//! map each record's fields through a configurable table of dotted paths.
+//! map each record's fields through a configurable table of dotted paths. Optional paging
+//! (page number, offset, cursor or next link), auth (a header, bearer or basic) and a
+//! modified-since query parameter for incremental pulls.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -11,13 +13,14 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::fields::RawFields;
-use super::{Pull, PullKind, SkippedRecord, Source, SourceError};
-use crate::config::secret::SecretRef;
+pub use super::http::{DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT};
+use super::http::{HttpClient, HttpSettings, defaults};
+use super::value::{kind, lookup};
+use super::{Pull, PullKind, Schedule, SkippedRecord, Source, SourceError};
+use crate::config::secret::{Secret, SecretRef};
 
-/// Default request timeout (whole request, body included).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default cap on the response body.
-pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
+/// The most pages one pull follows (a guard against a server that never says "last page").
+pub const DEFAULT_MAX_PAGES: u32 = 10_000;
 
 /// `[[source]]` settings for `kind = "json"`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -28,13 +31,21 @@ pub struct JsonSourceConfig {
     pub enabled: bool,
     /// The full URL to `GET` (http or https).
     pub url: String,
+    /// How the secret is sent: `header` (the default when `auth_header` is set: that header,
+    /// with an optional `auth_scheme`), `bearer` (`Authorization: Bearer SECRET`) or `basic`
+    /// (`Authorization: Basic`, with `username`).
+    #[serde(default)]
+    pub auth: Option<AuthKind>,
     /// Header carrying the secret, e.g. "Authorization" or "X-Api-Key". Requires `secret`.
     #[serde(default)]
     pub auth_header: Option<String>,
     /// Prefix of the header value, e.g. "Bearer" (joined to the secret with one space).
     #[serde(default)]
     pub auth_scheme: Option<String>,
-    /// The header value (after the scheme).
+    /// The user name for `auth = "basic"` (the secret is the password).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The header value (after the scheme), the bearer token or the basic password.
     #[serde(default)]
     pub secret: Option<SecretRef>,
     /// Extra PEM CA certificate(s) to trust besides the built-in web roots (for a private CA).
@@ -44,14 +55,116 @@ pub struct JsonSourceConfig {
     #[serde(default)]
     pub records: String,
     /// Whole-request timeout, a humantime string such as "30s".
-    #[serde(default = "default_timeout", with = "crate::config::duration")]
+    #[serde(default = "defaults::timeout", with = "crate::config::duration")]
     pub timeout: Duration,
     /// A response body larger than this fails the pull.
-    #[serde(default = "default_max_body_bytes")]
+    #[serde(default = "defaults::max_body_bytes")]
     pub max_body_bytes: u64,
+    /// Retries of one request after a transient failure (timeout, 5xx, 429).
+    #[serde(default = "defaults::retries")]
+    pub retries: u32,
+    #[serde(default = "defaults::retry_min", with = "crate::config::duration")]
+    pub retry_min: Duration,
+    #[serde(default = "defaults::retry_max", with = "crate::config::duration")]
+    pub retry_max: Duration,
+    /// Query parameter carrying "changed since" (UTC `YYYY-MM-DDTHH:MM:SSZ`) on incremental
+    /// pulls; unset = the endpoint has no such filter and every pull is full.
+    #[serde(default)]
+    pub since_param: Option<String>,
+    /// How the listing is paged (none by default).
+    #[serde(default)]
+    pub paging: Paging,
     /// Where each field lives inside one record.
     #[serde(default)]
     pub fields: FieldMap,
+    #[serde(skip)]
+    pub schedule: Schedule,
+}
+
+/// How the secret travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    Header,
+    Bearer,
+    Basic,
+}
+
+/// Paging styles.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PagingStyle {
+    /// One request returns everything.
+    #[default]
+    None,
+    /// `?page=N&per_page=SIZE`, until a page holds fewer than SIZE records.
+    Page,
+    /// `?offset=N&limit=SIZE`, until a page holds fewer than SIZE records.
+    Offset,
+    /// `?cursor=C`, C read from the previous body at `next_cursor`, until it is absent or empty.
+    Cursor,
+    /// The next page's URL read from the body at `next_link` (or, when that is empty, the
+    /// `Link: <…>; rel="next"` header), until there is none. Same origin only.
+    Link,
+}
+
+/// `[source.paging]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Paging {
+    pub style: PagingStyle,
+    /// Records per page (sent as `size_param`).
+    pub size: u32,
+    /// Page-size parameter; default `per_page` (page style) or `limit` (offset style).
+    pub size_param: Option<String>,
+    /// Page-number parameter (page style).
+    pub page_param: String,
+    /// The first page's number (page style).
+    pub first_page: u32,
+    /// Offset parameter (offset style).
+    pub offset_param: String,
+    /// Cursor parameter (cursor style).
+    pub cursor_param: String,
+    /// Dotted path to the next cursor in the body (cursor style).
+    pub next_cursor: String,
+    /// Dotted path to the next page's URL in the body (link style); "" = the `Link` header.
+    pub next_link: String,
+    /// Dotted path to the total record count in the body, if the API gives one: a listing that
+    /// ends short of it fails as incomplete.
+    pub total: String,
+    /// A header carrying the total record count (e.g. `X-Total-Count`), same use as `total`.
+    pub total_header: String,
+    /// The most pages one pull follows.
+    pub max_pages: u32,
+}
+
+impl Default for Paging {
+    fn default() -> Self {
+        Paging {
+            style: PagingStyle::None,
+            size: 100,
+            size_param: None,
+            page_param: "page".into(),
+            first_page: 1,
+            offset_param: "offset".into(),
+            cursor_param: "cursor".into(),
+            next_cursor: "next_cursor".into(),
+            next_link: String::new(),
+            total: String::new(),
+            total_header: String::new(),
+            max_pages: DEFAULT_MAX_PAGES,
+        }
+    }
+}
+
+impl Paging {
+    fn size_param(&self) -> &str {
+        match (&self.size_param, self.style) {
+            (Some(p), _) => p,
+            (None, PagingStyle::Offset) => "limit",
+            (None, _) => "per_page",
+        }
+    }
 }
 
 /// Dotted paths (object keys, or array indexes such as `phones.0.number`) to each
@@ -95,14 +208,6 @@ fn default_true() -> bool {
     true
 }
 
-fn default_timeout() -> Duration {
-    DEFAULT_TIMEOUT
-}
-
-fn default_max_body_bytes() -> u64 {
-    DEFAULT_MAX_BODY_BYTES
-}
-
 impl JsonSourceConfig {
     /// A config with the given name and URL and every other setting at its default.
     pub fn new(name: impl Into<String>, url: impl Into<String>) -> Self {
@@ -110,15 +215,40 @@ impl JsonSourceConfig {
             name: name.into(),
             enabled: true,
             url: url.into(),
+            auth: None,
             auth_header: None,
             auth_scheme: None,
+            username: None,
             secret: None,
             ca_file: None,
             records: String::new(),
             timeout: DEFAULT_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            retries: defaults::retries(),
+            retry_min: defaults::retry_min(),
+            retry_max: defaults::retry_max(),
+            since_param: None,
+            paging: Paging::default(),
             fields: FieldMap::default(),
+            schedule: Schedule::default(),
         }
+    }
+
+    pub fn http(&self) -> HttpSettings {
+        HttpSettings {
+            timeout: self.timeout,
+            max_body_bytes: self.max_body_bytes,
+            ca_file: self.ca_file.clone(),
+            retries: self.retries,
+            retry_min: self.retry_min,
+            retry_max: self.retry_max,
+        }
+    }
+
+    /// The auth kind in force: `auth`, else `header` when `auth_header` is set.
+    pub fn auth_kind(&self) -> Option<AuthKind> {
+        self.auth
+            .or_else(|| self.auth_header.as_ref().map(|_| AuthKind::Header))
     }
 
     /// Checks the settings that serde cannot (without loading the secret). The error names the
@@ -131,67 +261,112 @@ impl JsonSourceConfig {
                 url.scheme()
             ));
         }
-        match (&self.auth_header, &self.secret) {
-            (Some(header), Some(_)) => {
-                HeaderName::from_bytes(header.as_bytes())
-                    .map_err(|_| format!("auth_header: {header:?} is not a valid header name"))?;
-                if url.scheme() == "http" && !is_loopback(&url) {
-                    return Err(
-                        "url: refusing to send the secret over plain http to a non-loopback host \
-                         (use https)"
-                            .to_string(),
-                    );
+        match self.auth_kind() {
+            None => {
+                if self.secret.is_some() {
+                    return Err("secret is set but auth_header is not".to_string());
                 }
-            }
-            (Some(_), None) => return Err("auth_header is set but secret is not".to_string()),
-            (None, Some(_)) => return Err("secret is set but auth_header is not".to_string()),
-            (None, None) => {
                 if self.auth_scheme.is_some() {
                     return Err("auth_scheme is set but auth_header is not".to_string());
                 }
+                if self.username.is_some() {
+                    return Err("username is set but auth is not \"basic\"".to_string());
+                }
+            }
+            Some(kind) => {
+                if self.secret.is_none() {
+                    return Err(match kind {
+                        AuthKind::Header => "auth_header is set but secret is not".to_string(),
+                        _ => "secret: required by auth".to_string(),
+                    });
+                }
+                match kind {
+                    AuthKind::Header => {
+                        let Some(header) = &self.auth_header else {
+                            return Err("auth_header: required by auth = \"header\"".to_string());
+                        };
+                        HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
+                            format!("auth_header: {header:?} is not a valid header name")
+                        })?;
+                    }
+                    AuthKind::Bearer | AuthKind::Basic => {
+                        if self.auth_header.is_some() || self.auth_scheme.is_some() {
+                            return Err(
+                                "auth_header: not used with auth = \"bearer\" or \"basic\""
+                                    .to_string(),
+                            );
+                        }
+                    }
+                }
+                match (kind, &self.username) {
+                    (AuthKind::Basic, None) => {
+                        return Err("username: required by auth = \"basic\"".to_string());
+                    }
+                    (AuthKind::Basic, Some(u)) if u.contains(':') => {
+                        return Err("username: must not contain ':'".to_string());
+                    }
+                    (AuthKind::Header | AuthKind::Bearer, Some(_)) => {
+                        return Err("username is set but auth is not \"basic\"".to_string());
+                    }
+                    _ => {}
+                }
+                super::http::check_base_url("url", &self.url, true)?;
             }
         }
-        if let Some(scheme) = &self.auth_scheme {
-            if scheme.trim().is_empty() || scheme.trim().contains(char::is_whitespace) {
-                return Err(format!("auth_scheme: {scheme:?} must be one word"));
-            }
+        if let Some(scheme) = &self.auth_scheme
+            && (scheme.trim().is_empty() || scheme.trim().contains(char::is_whitespace))
+        {
+            return Err(format!("auth_scheme: {scheme:?} must be one word"));
         }
-        if self.timeout.is_zero() {
-            return Err("timeout: must be more than zero".to_string());
-        }
-        if self.max_body_bytes == 0 {
-            return Err("max_body_bytes: must be more than zero".to_string());
-        }
+        self.http().validate()?;
         if self.fields.external_id.trim().is_empty() {
             return Err("fields.external_id: must not be empty".to_string());
         }
         if self.fields.status.trim().is_empty() {
             return Err("fields.status: must not be empty".to_string());
         }
+        if let Some(p) = &self.since_param
+            && p.trim().is_empty()
+        {
+            return Err("since_param: must not be empty".to_string());
+        }
+        let paging = &self.paging;
+        if paging.size == 0 {
+            return Err("paging.size: must be at least 1".to_string());
+        }
+        if paging.max_pages == 0 {
+            return Err("paging.max_pages: must be at least 1".to_string());
+        }
+        if paging.style == PagingStyle::Cursor && paging.next_cursor.trim().is_empty() {
+            return Err("paging.next_cursor: required by style = \"cursor\"".to_string());
+        }
+        if !paging.total_header.is_empty() {
+            HeaderName::from_bytes(paging.total_header.as_bytes()).map_err(|_| {
+                format!(
+                    "paging.total_header: {:?} is not a valid header name",
+                    paging.total_header
+                )
+            })?;
+        }
         Ok(())
     }
 }
 
-fn is_loopback(url: &reqwest::Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
-    }
+enum Auth {
+    Header(HeaderName, HeaderValue),
+    Basic(String, Secret),
 }
 
 /// The JSON-over-HTTP source. Built once from config (the secret is loaded then); each
-/// [`Source::pull`] is one `GET`.
+/// [`Source::pull`] is one `GET` per page.
 pub struct JsonSource {
     name: String,
     url: String,
-    client: reqwest::Client,
-    auth: Option<(HeaderName, HeaderValue)>,
+    http: HttpClient,
+    auth: Option<Auth>,
     records: String,
-    max_body_bytes: u64,
+    since_param: Option<String>,
+    paging: Paging,
     fields: FieldMap,
 }
 
@@ -200,9 +375,15 @@ impl fmt::Debug for JsonSource {
         f.debug_struct("JsonSource")
             .field("name", &self.name)
             .field("url", &self.url)
-            .field("auth_header", &self.auth.as_ref().map(|(name, _)| name))
+            .field(
+                "auth",
+                &self.auth.as_ref().map(|a| match a {
+                    Auth::Header(name, _) => name.to_string(),
+                    Auth::Basic(user, _) => format!("basic {user}"),
+                }),
+            )
             .field("records", &self.records)
-            .field("max_body_bytes", &self.max_body_bytes)
+            .field("paging", &self.paging.style)
             .field("fields", &self.fields)
             .finish_non_exhaustive()
     }
@@ -210,74 +391,52 @@ impl fmt::Debug for JsonSource {
 
 impl JsonSource {
     pub fn new(config: &JsonSourceConfig) -> Result<JsonSource, SourceError> {
-        let config_error = |reason: String| SourceError::Http {
-            url: config.url.clone(),
-            reason: format!(
-                "invalid configuration for source {:?}: {reason}",
-                config.name
-            ),
-        };
+        let config_error =
+            |reason: String| SourceError::Config(format!("source {:?}: {reason}", config.name));
         config.validate().map_err(config_error)?;
 
-        let auth = match (&config.auth_header, &config.secret) {
-            (Some(header), Some(secret)) => {
+        let header = |name: HeaderName, text: String| -> Result<Auth, SourceError> {
+            // The error must not echo the value: it is the secret.
+            let mut value = HeaderValue::from_str(&text).map_err(|_| {
+                config_error("secret: contains characters not allowed in an HTTP header".into())
+            })?;
+            value.set_sensitive(true);
+            Ok(Auth::Header(name, value))
+        };
+        let auth = match (config.auth_kind(), &config.secret) {
+            (Some(AuthKind::Header), Some(secret)) => {
                 let secret = secret.load()?;
-                let name = HeaderName::from_bytes(header.as_bytes())
-                    .map_err(|_| config_error(format!("auth_header: {header:?} is invalid")))?;
+                let raw = config.auth_header.as_deref().unwrap_or("Authorization");
+                let name = HeaderName::from_bytes(raw.as_bytes())
+                    .map_err(|_| config_error(format!("auth_header: {raw:?} is invalid")))?;
                 let text = match &config.auth_scheme {
                     Some(scheme) => format!("{} {}", scheme.trim(), secret.expose()),
                     None => secret.expose().to_string(),
                 };
-                // The error must not echo the value: it is the secret.
-                let mut value = HeaderValue::from_str(&text).map_err(|_| {
-                    config_error(
-                        "secret: contains characters not allowed in an HTTP header".to_string(),
-                    )
-                })?;
-                value.set_sensitive(true);
-                Some((name, value))
+                Some(header(name, text)?)
             }
+            (Some(AuthKind::Bearer), Some(secret)) => {
+                let secret = secret.load()?;
+                Some(header(
+                    reqwest::header::AUTHORIZATION,
+                    format!("Bearer {}", secret.expose()),
+                )?)
+            }
+            (Some(AuthKind::Basic), Some(secret)) => Some(Auth::Basic(
+                config.username.clone().unwrap_or_default(),
+                secret.load()?,
+            )),
             _ => None,
         };
-
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .user_agent(concat!("lintel/", env!("CARGO_PKG_VERSION")))
-            .redirect(same_origin_redirects());
-        // A proxy cannot reach this box's own loopback.
-        if reqwest::Url::parse(&config.url).is_ok_and(|url| is_loopback(&url)) {
-            builder = builder.no_proxy();
-        }
-        if let Some(path) = &config.ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
-                config_error(format!("ca_file: cannot read {}: {e}", path.display()))
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                config_error(format!("ca_file: {} is not PEM: {e}", path.display()))
-            })?;
-            if certs.is_empty() {
-                return Err(config_error(format!(
-                    "ca_file: {} holds no certificate",
-                    path.display()
-                )));
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let client = builder
-            .build()
-            .map_err(|e| config_error(format!("cannot build HTTP client: {}", error_chain(&e))))?;
-
+        let http = HttpClient::new(&config.url, &config.http()).map_err(config_error)?;
         Ok(JsonSource {
             name: config.name.clone(),
             url: config.url.clone(),
-            client,
+            http,
             auth,
             records: config.records.trim().to_string(),
-            max_body_bytes: config.max_body_bytes,
+            since_param: config.since_param.clone(),
+            paging: config.paging.clone(),
             fields: config.fields.clone(),
         })
     }
@@ -287,58 +446,70 @@ impl JsonSource {
         &self.name
     }
 
-    async fn fetch(&self) -> Result<Vec<u8>, SourceError> {
-        let http_error = |e: reqwest::Error| SourceError::Http {
-            url: self.url.clone(),
-            reason: error_chain(&e.without_url()),
+    async fn get(&self, url: &str) -> Result<super::http::Response, SourceError> {
+        let target = url.to_string();
+        let auth = match &self.auth {
+            None => None,
+            Some(Auth::Header(name, value)) => Some((name.clone(), value.clone())),
+            Some(Auth::Basic(..)) => None,
         };
-        let mut request = self
-            .client
-            .get(&self.url)
-            .header("Accept", "application/json");
-        if let Some((name, value)) = &self.auth {
-            request = request.header(name.clone(), value.clone());
-        }
-        let mut response = request.send().await.map_err(http_error)?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(SourceError::Status {
-                url: self.url.clone(),
-                status: status.as_u16(),
-            });
-        }
-        let too_big = || SourceError::Body {
-            url: self.url.clone(),
-            reason: format!(
-                "body is larger than max_body_bytes ({} bytes)",
-                self.max_body_bytes
-            ),
+        let basic = match &self.auth {
+            Some(Auth::Basic(user, secret)) => Some((user.clone(), secret.expose().to_string())),
+            _ => None,
         };
-        if response
-            .content_length()
-            .is_some_and(|len| len > self.max_body_bytes)
+        self.http
+            .send(url, &move |c: &reqwest::Client| {
+                let mut request = c.get(&target).header("Accept", "application/json");
+                if let Some((name, value)) = &auth {
+                    request = request.header(name.clone(), value.clone());
+                }
+                if let Some((user, password)) = &basic {
+                    request = request.basic_auth(user, Some(password));
+                }
+                request
+            })
+            .await
+    }
+
+    fn with_params(&self, base: &str, params: &[(&str, String)]) -> Result<String, SourceError> {
+        let mut url = reqwest::Url::parse(base).map_err(|e| SourceError::Body {
+            url: super::http::redact_url(base),
+            reason: format!("not a URL: {e}"),
+        })?;
+        let keep: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| !params.iter().any(|(p, _)| p == k))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
         {
-            return Err(too_big());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(http_error)? {
-            if (body.len() + chunk.len()) as u64 > self.max_body_bytes {
-                return Err(too_big());
+            let mut q = url.query_pairs_mut();
+            q.clear();
+            q.extend_pairs(keep);
+            for (k, v) in params {
+                q.append_pair(k, v);
             }
-            body.extend_from_slice(&chunk);
         }
-        Ok(body)
+        Ok(url.to_string())
     }
 
     /// Parses one response body into a [`Pull`] (public for tests and tools that hold a body).
     pub fn parse(&self, body: &[u8]) -> Result<Pull, SourceError> {
-        let body_error = |reason: String| SourceError::Body {
+        let document: Value = serde_json::from_slice(body).map_err(|e| SourceError::Body {
             url: self.url.clone(),
+            reason: format!("invalid JSON: {e}"),
+        })?;
+        let items = self.items(&document, &self.url)?;
+        let mut pull = Pull::default();
+        self.push_records(&mut pull, 0, items);
+        Ok(pull)
+    }
+
+    fn items<'a>(&self, document: &'a Value, url: &str) -> Result<&'a [Value], SourceError> {
+        let body_error = |reason: String| SourceError::Body {
+            url: super::http::redact_url(url),
             reason,
         };
-        let document: Value =
-            serde_json::from_slice(body).map_err(|e| body_error(format!("invalid JSON: {e}")))?;
-        let list = lookup(&document, &self.records)
+        let list = lookup(document, &self.records)
             .ok_or_else(|| body_error(format!("records path {:?} not found", self.records)))?;
         let Value::Array(items) = list else {
             return Err(body_error(format!(
@@ -347,14 +518,16 @@ impl JsonSource {
                 kind(list)
             )));
         };
-        let mut pull = Pull::default();
-        for (index, item) in items.iter().enumerate() {
-            match self.record(index, item) {
+        Ok(items)
+    }
+
+    fn push_records(&self, pull: &mut Pull, first_index: usize, items: &[Value]) {
+        for (i, item) in items.iter().enumerate() {
+            match self.record(first_index + i, item) {
                 Ok(record) => pull.records.push(record),
                 Err(skipped) => pull.skipped.push(skipped),
             }
         }
-        Ok(pull)
     }
 
     fn record(&self, index: usize, item: &Value) -> Result<super::SourceRecord, SkippedRecord> {
@@ -393,54 +566,235 @@ impl JsonSource {
         };
         raw.normalise(index)
     }
+
+    fn total(
+        &self,
+        document: &Value,
+        response: &super::http::Response,
+    ) -> Result<Option<usize>, SourceError> {
+        let p = &self.paging;
+        let bad = |reason: String| SourceError::Body {
+            url: response.url.clone(),
+            reason,
+        };
+        if !p.total.is_empty() {
+            return match lookup(document, &p.total) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Number(n)) => Ok(n.as_u64().map(|n| n as usize)),
+                Some(other) => Err(bad(format!(
+                    "paging.total {:?} holds {}, expected a number",
+                    p.total,
+                    kind(other)
+                ))),
+            };
+        }
+        if !p.total_header.is_empty() {
+            return match response.header(&p.total_header) {
+                None => Ok(None),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| bad(format!("header {} is not a number", p.total_header))),
+            };
+        }
+        Ok(None)
+    }
+
+    /// The next page's URL after a page of `count` records, or `None` at the end.
+    fn next_url(
+        &self,
+        current: &str,
+        page_no: u32,
+        fetched: usize,
+        count: usize,
+        document: &Value,
+        response: &super::http::Response,
+    ) -> Result<Option<String>, SourceError> {
+        let p = &self.paging;
+        let size = p.size as usize;
+        match p.style {
+            PagingStyle::None => Ok(None),
+            PagingStyle::Page | PagingStyle::Offset if count < size => Ok(None),
+            PagingStyle::Page => Ok(Some(self.with_params(
+                current,
+                &[
+                    (
+                        p.page_param.as_str(),
+                        (p.first_page + page_no + 1).to_string(),
+                    ),
+                    (p.size_param(), p.size.to_string()),
+                ],
+            )?)),
+            PagingStyle::Offset => Ok(Some(self.with_params(
+                current,
+                &[
+                    (p.offset_param.as_str(), fetched.to_string()),
+                    (p.size_param(), p.size.to_string()),
+                ],
+            )?)),
+            PagingStyle::Cursor => {
+                let cursor = match lookup(document, &p.next_cursor) {
+                    None | Some(Value::Null) => return Ok(None),
+                    Some(Value::String(s)) if s.trim().is_empty() => return Ok(None),
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Number(n)) => n.to_string(),
+                    Some(other) => {
+                        return Err(SourceError::Body {
+                            url: response.url.clone(),
+                            reason: format!(
+                                "paging.next_cursor {:?} holds {}, expected a string",
+                                p.next_cursor,
+                                kind(other)
+                            ),
+                        });
+                    }
+                };
+                Ok(Some(self.with_params(
+                    current,
+                    &[(p.cursor_param.as_str(), cursor)],
+                )?))
+            }
+            PagingStyle::Link => {
+                let link = if p.next_link.is_empty() {
+                    response.header("link").and_then(next_from_link_header)
+                } else {
+                    match lookup(document, &p.next_link) {
+                        None | Some(Value::Null) => None,
+                        Some(Value::String(s)) if s.trim().is_empty() => None,
+                        Some(Value::String(s)) => Some(s.trim().to_string()),
+                        Some(other) => {
+                            return Err(SourceError::Body {
+                                url: response.url.clone(),
+                                reason: format!(
+                                    "paging.next_link {:?} holds {}, expected a string",
+                                    p.next_link,
+                                    kind(other)
+                                ),
+                            });
+                        }
+                    }
+                };
+                let Some(link) = link else {
+                    return Ok(None);
+                };
+                let base = reqwest::Url::parse(current).map_err(|e| SourceError::Body {
+                    url: response.url.clone(),
+                    reason: format!("not a URL: {e}"),
+                })?;
+                let next = base.join(&link).map_err(|e| SourceError::Body {
+                    url: response.url.clone(),
+                    reason: format!("next link {link:?} is not a URL: {e}"),
+                })?;
+                if !super::http::same_origin(&base, &next) {
+                    return Err(SourceError::Body {
+                        url: response.url.clone(),
+                        reason: format!(
+                            "next link points to another host ({}); credentials are only sent \
+                             to the configured one",
+                            next.origin().ascii_serialization()
+                        ),
+                    });
+                }
+                Ok(Some(next.to_string()))
+            }
+        }
+    }
+}
+
+/// The `rel="next"` target of an RFC 8288 `Link` header.
+fn next_from_link_header(value: &str) -> Option<String> {
+    value.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params.split(';').any(|p| {
+            let p = p.trim().to_ascii_lowercase();
+            p == "rel=\"next\"" || p == "rel=next"
+        });
+        let target = target.trim();
+        (is_next && target.starts_with('<') && target.ends_with('>'))
+            .then(|| target[1..target.len() - 1].to_string())
+    })
 }
 
 #[async_trait]
 impl Source for JsonSource {
-    async fn pull(&self, _kind: PullKind) -> Result<Pull, SourceError> {
-        let body = self.fetch().await?;
-        let pull = self.parse(&body)?;
-        tracing::debug!(
-            source = %self.name,
-            records = pull.records.len(),
-            skipped = pull.skipped.len(),
-            "json source pulled"
-        );
-        Ok(pull)
-    }
-}
-
-/// Follows at most 5 redirects, and only within the same scheme, host and port, so that the
-/// auth header (which may be a custom one reqwest does not strip) never reaches another host.
-fn same_origin_redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        if attempt.previous().len() > 5 {
-            return attempt.error("too many redirects");
+    async fn pull(&self, pull_kind: PullKind) -> Result<Pull, SourceError> {
+        let since = match (pull_kind, &self.since_param) {
+            (PullKind::Changes { since }, Some(_)) => Some(since),
+            _ => None,
+        };
+        let p = &self.paging;
+        let mut first: Vec<(&str, String)> = Vec::new();
+        if let (Some(param), Some(since)) = (&self.since_param, since) {
+            first.push((param, since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()));
         }
-        let same_origin = attempt
-            .previous()
-            .first()
-            .is_some_and(|first| first.origin() == attempt.url().origin());
-        if same_origin {
-            attempt.follow()
+        match p.style {
+            PagingStyle::Page => {
+                first.push((&p.page_param, p.first_page.to_string()));
+                first.push((p.size_param(), p.size.to_string()));
+            }
+            PagingStyle::Offset => {
+                first.push((&p.offset_param, "0".to_string()));
+                first.push((p.size_param(), p.size.to_string()));
+            }
+            _ => {}
+        }
+        let mut url = if first.is_empty() {
+            self.url.clone()
         } else {
-            attempt.stop()
+            self.with_params(&self.url, &first)?
+        };
+        let mut pull = Pull::default();
+        let mut fetched = 0usize;
+        let mut total: Option<usize> = None;
+        let mut seen = std::collections::HashSet::new();
+        for page_no in 0..p.max_pages {
+            if !seen.insert(url.clone()) {
+                return Err(SourceError::Incomplete {
+                    url: super::http::redact_url(&url),
+                    reason: "paging loops back to a page already read".to_string(),
+                });
+            }
+            let response = self.get(&url).await?;
+            let document = response.json()?;
+            let items = self.items(&document, &response.url)?;
+            let count = items.len();
+            self.push_records(&mut pull, fetched, items);
+            fetched += count;
+            if let Some(t) = self.total(&document, &response)? {
+                total = Some(t);
+            }
+            match self.next_url(&url, page_no, fetched, count, &document, &response)? {
+                Some(next) => url = next,
+                None => {
+                    if let Some(total) = total
+                        && fetched < total
+                    {
+                        return Err(SourceError::Incomplete {
+                            url: response.url.clone(),
+                            reason: format!(
+                                "paging ended after {fetched} records but the total says {total}; \
+                                 a page is missing"
+                            ),
+                        });
+                    }
+                    pull.changes_only = since.is_some();
+                    tracing::debug!(
+                        source = %self.name,
+                        records = pull.records.len(),
+                        skipped = pull.skipped.len(),
+                        changes_only = pull.changes_only,
+                        "json source pulled"
+                    );
+                    return Ok(pull);
+                }
+            }
         }
-    })
-}
-
-/// An error and its sources, joined with ": ", skipping repeats.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(e) = source {
-        let text = e.to_string();
-        if parts.last().is_none_or(|last| !last.contains(&text)) {
-            parts.push(text);
-        }
-        source = e.source();
+        Err(SourceError::Incomplete {
+            url: super::http::redact_url(&url),
+            reason: format!("more than paging.max_pages ({}) pages", p.max_pages),
+        })
     }
-    parts.join(": ")
 }
 
 #[derive(Clone, Copy)]
@@ -482,31 +836,6 @@ fn read(
     }
 }
 
-/// Follows a dotted path of object keys (or array indexes); "" is the value itself.
-fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
-    let path = path.trim();
-    if path.is_empty() {
-        return Some(value);
-    }
-    path.split('.')
-        .try_fold(value, |current, segment| match current {
-            Value::Object(map) => map.get(segment),
-            Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
-            _ => None,
-        })
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,6 +846,8 @@ mod tests {
     fn config(server: &PmsServer) -> JsonSourceConfig {
         JsonSourceConfig {
             records: "residents".into(),
+            retry_min: Duration::from_millis(1),
+            retry_max: Duration::from_millis(5),
             ..JsonSourceConfig::new("test", server.url())
         }
     }

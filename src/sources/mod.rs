@@ -1,9 +1,15 @@
 //! Source adapters: pull resident records from a PMS or a roster file and normalise them into
 //! [`SourceRecord`]s. They know nothing of controllers, access or the store.
 
+pub mod appfolio;
+pub mod buildium;
 pub mod csv;
+pub mod entrata;
 pub mod fields;
+pub mod fixtures;
+pub mod http;
 pub mod json;
+pub mod value;
 
 use async_trait::async_trait;
 use jiff::civil::Date;
@@ -27,6 +33,54 @@ pub struct SourceRecord {
     pub lease_end: Option<Date>,
     pub move_in: Option<Date>,
     pub move_out: Option<Date>,
+}
+
+/// Default `full_reconcile`: nightly at 03:00 in the site's time zone.
+pub const DEFAULT_FULL_RECONCILE: &str = "0 3 * * *";
+/// Default `max_lookback`: after a longer gap since the last successful pull, pull in full.
+pub const DEFAULT_MAX_LOOKBACK: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// When a source is pulled: the keys `incremental_every`, `full_reconcile` and `max_lookback`,
+/// which every `[[source]]` kind accepts (see `src/daemon/schedule.rs` for how they combine).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    /// How often to pull changes only; `None` = every `sync.interval`. Only for sources with a
+    /// modified-since filter (or date windows).
+    pub incremental_every: Option<std::time::Duration>,
+    /// Cron expression (5 fields, site time zone) for the full reconciliation.
+    pub full_reconcile: String,
+    /// The longest gap an incremental pull may cover; longer (or never succeeded) → full pull.
+    pub max_lookback: std::time::Duration,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            incremental_every: None,
+            full_reconcile: DEFAULT_FULL_RECONCILE.to_string(),
+            max_lookback: DEFAULT_MAX_LOOKBACK,
+        }
+    }
+}
+
+/// lintel's lease statuses: every adapter maps its PMS's vocabulary onto these (lower-case)
+/// words, and `policy.lease_statuses` lists the ones that carry access.
+pub mod status {
+    /// Applied, not yet approved.
+    pub const APPLICANT: &str = "applicant";
+    /// Approved or signed, move-in not yet reached (generic sources only).
+    pub const PENDING: &str = "pending";
+    /// Signed lease starting in the future.
+    pub const FUTURE: &str = "future";
+    pub const CURRENT: &str = "current";
+    /// Notice to vacate given; still living there until move-out.
+    pub const NOTICE: &str = "notice";
+    /// Eviction pending; still living there.
+    pub const EVICTING: &str = "evicting";
+    /// Moved out, lease over, or removed at source.
+    pub const PAST: &str = "past";
+    /// Lease or occupant cancelled before or during the lease (e.g. a removed roommate).
+    pub const CANCELLED: &str = "cancelled";
 }
 
 /// A record the adapter could not turn into a [`SourceRecord`], with the reason.
@@ -63,8 +117,21 @@ pub enum PullKind {
 pub enum SourceError {
     #[error("request to {url} failed: {reason}")]
     Http { url: String, reason: String },
-    #[error("{url} answered HTTP {status}")]
-    Status { url: String, status: u16 },
+    /// `note` is empty or starts with a space, e.g. " (rate limited; gave up after 4 attempts)".
+    #[error("{url} answered HTTP {status}{note}")]
+    Status {
+        url: String,
+        status: u16,
+        note: String,
+    },
+    /// Every page answered, but together they do not add up to the whole listing.
+    #[error("listing from {url} is incomplete: {reason}")]
+    Incomplete { url: String, reason: String },
+    /// The API answered 200 with an error in its own envelope.
+    #[error("{url} reported an error: {reason}")]
+    Api { url: String, reason: String },
+    #[error("invalid configuration: {0}")]
+    Config(String),
     #[error("response from {url} is not valid: {reason}")]
     Body { url: String, reason: String },
     #[error("cannot read {path}: {reason}")]

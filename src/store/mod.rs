@@ -15,7 +15,8 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 pub use model::{
-    AckedSlot, Activity, CredentialRecord, OutboxEntry, Outcome, Person, PersonType, SourceState,
+    AckedSlot, Activity, Alert, AlertKind, CredentialRecord, GuardState, OutboxEntry, Outcome,
+    Person, PersonType, Resolution, SourceLink, SourceState,
 };
 
 /// Bumped whenever a tree's layout changes; an older lintel refuses a newer store.
@@ -46,6 +47,8 @@ pub struct Store {
     slots: sled::Tree,
     activity: sled::Tree,
     meta: sled::Tree,
+    alerts: sled::Tree,
+    ignored: sled::Tree,
 }
 
 /// Everything one decision changes, written in one transaction.
@@ -60,6 +63,13 @@ pub struct Commit {
     pub slots: Vec<(String, u64, u16)>,
     pub activity: Vec<Activity>,
     pub sources: Vec<(String, SourceState)>,
+    /// People deleted outright (bulk delete); their activity stays.
+    pub people_remove: Vec<String>,
+    /// New or updated alerts, by id.
+    pub alerts: Vec<Alert>,
+    /// Source records sync must skip from now on.
+    pub ignore: Vec<SourceLink>,
+    pub guards: Vec<(String, GuardState)>,
 }
 
 impl Commit {
@@ -71,6 +81,10 @@ impl Commit {
             && self.activity.is_empty()
             && self.sources.is_empty()
             && self.slots.is_empty()
+            && self.people_remove.is_empty()
+            && self.alerts.is_empty()
+            && self.ignore.is_empty()
+            && self.guards.is_empty()
     }
 }
 
@@ -109,6 +123,8 @@ impl Store {
             slots: db.open_tree("slots")?,
             activity: db.open_tree("activity")?,
             meta: db.open_tree("meta")?,
+            alerts: db.open_tree("alerts")?,
+            ignored: db.open_tree("ignored_records")?,
             db,
         };
         match store.meta.get(SCHEMA_KEY)? {
@@ -240,6 +256,89 @@ impl Store {
             .collect()
     }
 
+    /// Every alert, open and resolved, oldest first.
+    pub fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        self.alerts
+            .iter()
+            .values()
+            .map(|v| decode("alert", &v?))
+            .collect()
+    }
+
+    pub fn alert(&self, id: u64) -> Result<Option<Alert>, StoreError> {
+        self.alerts
+            .get(id.to_be_bytes())?
+            .map(|v| decode("alert", &v))
+            .transpose()
+    }
+
+    /// Source records an administrator told sync to skip.
+    pub fn ignored(&self) -> Result<std::collections::HashSet<SourceLink>, StoreError> {
+        self.ignored
+            .iter()
+            .keys()
+            .map(|k| {
+                let k = k?;
+                let mut parts = k.splitn(2, |b| *b == 0);
+                let source = parts.next().unwrap_or_default();
+                let external_id = parts.next().ok_or_else(|| corrupt_key("ignored record"))?;
+                Ok(SourceLink {
+                    source: String::from_utf8_lossy(source).into_owned(),
+                    external_id: String::from_utf8_lossy(external_id).into_owned(),
+                })
+            })
+            .collect()
+    }
+
+    pub fn guard(&self, source: &str) -> Result<GuardState, StoreError> {
+        Ok(self
+            .meta
+            .get(format!("guard:{source}"))?
+            .map(|v| decode("guard state", &v))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// One activity entry by id.
+    pub fn activity_entry(&self, id: u64) -> Result<Option<Activity>, StoreError> {
+        self.activity
+            .get(id.to_be_bytes())?
+            .map(|v| decode("activity", &v))
+            .transpose()
+    }
+
+    /// The newest `limit` entries matching `needle`, newest first.
+    pub fn search_activity(&self, needle: &str, limit: usize) -> Result<Vec<Activity>, StoreError> {
+        let mut out = Vec::new();
+        for v in self.activity.iter().values().rev() {
+            let entry: Activity = decode("activity", &v?)?;
+            if entry.matches(needle) {
+                out.push(entry);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Drops activity beyond `keep` entries or older than `before`; returns how many went.
+    pub fn trim_activity(&self, keep: usize, before: jiff::Timestamp) -> Result<usize, StoreError> {
+        let total = self.activity.len();
+        let mut removed = 0;
+        for kv in self.activity.iter() {
+            let (k, v) = kv?;
+            let entry: Activity = decode("activity", &v)?;
+            if total - removed > keep || entry.at < before {
+                self.activity.remove(k)?;
+                removed += 1;
+            } else {
+                break;
+            }
+        }
+        Ok(removed)
+    }
+
     pub fn source_state(&self, source: &str) -> Result<SourceState, StoreError> {
         Ok(self
             .meta
@@ -253,18 +352,14 @@ impl Store {
     pub async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
         let mut activity = Vec::with_capacity(commit.activity.len());
         for a in &commit.activity {
-            activity.push((self.next_id()?.to_be_bytes(), encode(a)));
+            let id = self.next_id()?;
+            let entry = Activity { id, ..a.clone() };
+            activity.push((id.to_be_bytes(), encode(&entry)));
         }
         let people: Vec<_> = commit
             .people
             .iter()
-            .map(|p| {
-                (
-                    p.id.clone(),
-                    keys::external(&p.source, &p.external_id),
-                    encode(p),
-                )
-            })
+            .map(|p| (p.id.clone(), p.link.as_ref().map(link_key), encode(p)))
             .collect();
         let creds: Vec<_> = commit
             .credentials_put
@@ -288,11 +383,23 @@ impl Store {
                 )
             })
             .collect();
-        let meta: Vec<_> = commit
+        let mut meta: Vec<_> = commit
             .sources
             .iter()
             .map(|(name, state)| (format!("source:{name}"), encode(state)))
             .collect();
+        meta.extend(
+            commit
+                .guards
+                .iter()
+                .map(|(name, guard)| (format!("guard:{name}"), encode(guard))),
+        );
+        let alerts: Vec<_> = commit
+            .alerts
+            .iter()
+            .map(|a| (a.id.to_be_bytes(), encode(a)))
+            .collect();
+        let ignore: Vec<_> = commit.ignore.iter().map(link_key).collect();
 
         (
             &self.people,
@@ -302,12 +409,42 @@ impl Store {
             &self.slots,
             &self.activity,
             &self.meta,
+            &self.alerts,
+            &self.ignored,
         )
             .transaction(
-                |(t_people, t_ext, t_creds, t_outbox, t_slots, t_activity, t_meta)| {
+                |(
+                    t_people,
+                    t_ext,
+                    t_creds,
+                    t_outbox,
+                    t_slots,
+                    t_activity,
+                    t_meta,
+                    t_alerts,
+                    t_ignored,
+                )| {
+                    for id in &commit.people_remove {
+                        if let Some(old) = t_people.remove(id.as_bytes())? {
+                            let old: Person = decode("person", &old).map_err(abort)?;
+                            if let Some(link) = &old.link {
+                                t_ext.remove(link_key(link))?;
+                            }
+                        }
+                    }
                     for (id, ext, value) in &people {
-                        t_people.insert(id.as_bytes(), value.as_slice())?;
-                        t_ext.insert(ext.as_slice(), id.as_bytes())?;
+                        if let Some(old) = t_people.insert(id.as_bytes(), value.as_slice())? {
+                            // A relinked person must not stay findable by their old record.
+                            let old: Person = decode("person", &old).map_err(abort)?;
+                            if let Some(old_key) = old.link.as_ref().map(link_key)
+                                && Some(&old_key) != ext.as_ref()
+                            {
+                                t_ext.remove(old_key)?;
+                            }
+                        }
+                        if let Some(ext) = ext {
+                            t_ext.insert(ext.as_slice(), id.as_bytes())?;
+                        }
                     }
                     for (card, value) in &creds {
                         t_creds.insert(card, value.as_slice())?;
@@ -344,6 +481,12 @@ impl Store {
                     }
                     for (key, value) in &meta {
                         t_meta.insert(key.as_bytes(), value.as_slice())?;
+                    }
+                    for (key, value) in &alerts {
+                        t_alerts.insert(key, value.as_slice())?;
+                    }
+                    for key in &ignore {
+                        t_ignored.insert(key.as_slice(), &[])?;
                     }
                     Ok(())
                 },
@@ -411,6 +554,10 @@ impl Store {
         })
         .await
     }
+}
+
+fn link_key(link: &SourceLink) -> Vec<u8> {
+    keys::external(&link.source, &link.external_id)
 }
 
 fn corrupt_key(what: &str) -> StoreError {

@@ -15,15 +15,38 @@ pub enum PersonType {
     Visitor,
 }
 
+impl PersonType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PersonType::Resident => "resident",
+            PersonType::Staff => "staff",
+            PersonType::Vendor => "vendor",
+            PersonType::Visitor => "visitor",
+        }
+    }
+}
+
+/// Which source record owns a person's source-owned fields.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SourceLink {
+    pub source: String,
+    pub external_id: String,
+}
+
+impl std::fmt::Display for SourceLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.source, self.external_id)
+    }
+}
+
 /// A person lintel knows. Source-owned fields are overwritten by every sync pass; admin-owned
 /// ones are never touched by sync.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
     /// lintel's own id, e.g. `p000012`.
     pub id: String,
-    /// The source that owns this person's source-owned fields.
-    pub source: String,
-    pub external_id: String,
+    /// The source record this person is linked to; `None` for people added locally.
+    pub link: Option<SourceLink>,
 
     // Source-owned.
     pub first_name: String,
@@ -40,9 +63,14 @@ pub struct Person {
     // Admin-owned.
     pub person_type: PersonType,
     pub access_enabled: bool,
+    /// Sync skips a decoupled person entirely.
+    pub decoupled: bool,
+    pub tags: Vec<String>,
+    pub notes: String,
 
     // Sync bookkeeping.
-    /// False once the source stopped listing this person; access ends, the person stays.
+    /// False once the linked source stopped listing this person; access ends, the person
+    /// stays. Always true for people added locally.
     pub at_source: bool,
     pub removed_at: Option<Timestamp>,
     pub created_at: Timestamp,
@@ -52,6 +80,19 @@ pub struct Person {
 impl Person {
     pub fn display_name(&self) -> String {
         format!("{} {}", self.first_name, self.last_name)
+    }
+
+    pub fn source(&self) -> Option<&str> {
+        self.link.as_ref().map(|l| l.source.as_str())
+    }
+
+    pub fn external_id(&self) -> Option<&str> {
+        self.link.as_ref().map(|l| l.external_id.as_str())
+    }
+
+    /// Whether `source` owns this person.
+    pub fn is_from(&self, source: &str) -> bool {
+        self.source() == Some(source)
     }
 }
 
@@ -94,14 +135,38 @@ pub enum Outcome {
     Revoked,
 }
 
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Added => "added",
+            Outcome::Updated => "updated",
+            Outcome::Skipped => "skipped",
+            Outcome::Disabled => "disabled",
+            Outcome::Processed => "processed",
+            Outcome::Flagged => "flagged",
+            Outcome::Failed => "failed",
+            Outcome::Granted => "granted",
+            Outcome::Revoked => "revoked",
+        }
+    }
+}
+
 /// One decision, with its reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Activity {
+    /// Assigned when stored; increasing.
+    #[serde(default)]
+    pub id: u64,
     pub at: Timestamp,
     pub outcome: Outcome,
     /// What the decision was about: a person id, a source, a controller.
     pub subject: String,
     pub reason: String,
+    /// The source and record the decision came from, when it came from one.
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
 }
 
 impl Activity {
@@ -112,12 +177,95 @@ impl Activity {
         reason: impl Into<String>,
     ) -> Self {
         Activity {
+            id: 0,
             at,
             outcome,
             subject: subject.into(),
             reason: reason.into(),
+            source: None,
+            external_id: None,
         }
     }
+
+    /// Tags the entry with the source record it is about.
+    pub fn record(mut self, source: &str, external_id: &str) -> Self {
+        self.source = Some(source.to_string());
+        self.external_id = Some(external_id.to_string());
+        self
+    }
+
+    /// Case-insensitive match on everything a technician might search for.
+    pub fn matches(&self, needle: &str) -> bool {
+        let needle = needle.to_lowercase();
+        [
+            Some(self.subject.as_str()),
+            Some(self.reason.as_str()),
+            self.source.as_deref(),
+            self.external_id.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|field| field.to_lowercase().contains(&needle))
+    }
+}
+
+/// Something a person must look at. Review alerts hold an access change until resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: u64,
+    pub kind: AlertKind,
+    pub source: Option<String>,
+    pub external_id: Option<String>,
+    /// The lintel person concerned, if any.
+    pub person: Option<String>,
+    pub message: String,
+    pub created_at: Timestamp,
+    pub resolved: Option<Resolution>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AlertKind {
+    /// A new source record resembles a local person but not exactly; no access until resolved.
+    PartialMatch {
+        record: Box<crate::sources::SourceRecord>,
+        candidate: String,
+    },
+    /// The source changed a linked person's email; the old one is held until resolved.
+    EmailMismatch {
+        record: Box<crate::sources::SourceRecord>,
+        new_email: String,
+    },
+    /// Two source records claim one person; the later one was not applied.
+    Duplicate,
+    /// A pass would have taken access from more people than the guard allows; held.
+    MassDisable { people: Vec<String> },
+}
+
+impl AlertKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AlertKind::PartialMatch { .. } => "partial_match",
+            AlertKind::EmailMismatch { .. } => "email_mismatch",
+            AlertKind::Duplicate => "duplicate",
+            AlertKind::MassDisable { .. } => "mass_disable",
+        }
+    }
+
+    /// Whether resolving it is a review decision (`--link`, `--create`, `--ignore`).
+    pub fn is_review(&self) -> bool {
+        matches!(
+            self,
+            AlertKind::PartialMatch { .. } | AlertKind::EmailMismatch { .. }
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolution {
+    pub at: Timestamp,
+    /// `link`, `create`, `ignore`, `approve`, `reject`, or `cleared` when the cause went away.
+    pub how: String,
 }
 
 /// A source's last pass, kept so status survives a restart.
@@ -127,4 +275,19 @@ pub struct SourceState {
     pub last_success_at: Option<Timestamp>,
     pub last_error: Option<String>,
     pub people_in_scope: usize,
+    /// Turned off at run time (bulk delete with `--disable-source`), overriding the config.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// The mass-change guard's memory for one source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardState {
+    /// The held revocations and the alert that announced them.
+    pub held: Vec<String>,
+    pub alert: Option<u64>,
+    /// Revocations an administrator approved; the next pass may apply these.
+    pub approved: Vec<String>,
+    /// Revocations an administrator rejected; held again silently while unchanged.
+    pub rejected: Vec<String>,
 }

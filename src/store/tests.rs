@@ -6,7 +6,7 @@ use lintel_hal::{Change, Credential, Op};
 
 use super::{
     Activity, Commit, CredentialRecord, OutboxEntry, Outcome, Person, PersonType, SCHEMA_KEY,
-    SCHEMA_VERSION, SourceState, Store, StoreError,
+    SCHEMA_VERSION, SourceLink, SourceState, Store, StoreError,
 };
 
 const C: &str = "lobby";
@@ -26,8 +26,10 @@ fn open(path: &Path) -> Store {
 fn person(id: &str, external_id: &str) -> Person {
     Person {
         id: id.to_string(),
-        source: "pms".to_string(),
-        external_id: external_id.to_string(),
+        link: Some(SourceLink {
+            source: "pms".to_string(),
+            external_id: external_id.to_string(),
+        }),
         first_name: "Ada".to_string(),
         last_name: "Lovelace".to_string(),
         email: Some("ada@example.com".to_string()),
@@ -40,6 +42,9 @@ fn person(id: &str, external_id: &str) -> Person {
         move_out: None,
         person_type: PersonType::Resident,
         access_enabled: true,
+        decoupled: false,
+        tags: Vec::new(),
+        notes: String::new(),
         at_source: true,
         removed_at: None,
         created_at: ts(1_000),
@@ -87,6 +92,14 @@ fn revoke(controller: &str, seq: u64, card: u32, slot: u16) -> OutboxEntry {
 
 fn activity(n: i64) -> Activity {
     Activity::new(ts(n), Outcome::Processed, format!("s{n}"), format!("r{n}"))
+}
+
+/// Entries as written, before the store numbered them.
+fn without_ids(entries: Vec<Activity>) -> Vec<Activity> {
+    entries
+        .into_iter()
+        .map(|a| Activity { id: 0, ..a })
+        .collect()
 }
 
 async fn commit(store: &Store, commit: Commit) {
@@ -231,7 +244,10 @@ async fn commit_writes_every_part_and_it_reads_back() {
     let store = open(dir.path());
     let p1 = person("p1", "T-1");
     let mut p2 = person("p2", "T-2");
-    p2.source = "roster".to_string();
+    p2.link = Some(SourceLink {
+        source: "roster".to_string(),
+        external_id: "T-2".to_string(),
+    });
     let cred = CredentialRecord {
         card: 42,
         person_id: "p1".to_string(),
@@ -242,6 +258,7 @@ async fn commit_writes_every_part_and_it_reads_back() {
         last_success_at: Some(ts(1_600)),
         last_error: None,
         people_in_scope: 2,
+        disabled: false,
     };
     commit(
         &store,
@@ -253,6 +270,7 @@ async fn commit_writes_every_part_and_it_reads_back() {
             slots: vec![(C.to_string(), 42, 3), ("garage".to_string(), 42, 0)],
             activity: vec![activity(1), activity(2)],
             sources: vec![("pms".to_string(), state.clone())],
+            ..Commit::default()
         },
     )
     .await;
@@ -283,7 +301,7 @@ async fn commit_writes_every_part_and_it_reads_back() {
     assert_eq!(slots(&store, C), [(3, 42)]);
     assert_eq!(slots(&store, "garage"), [(0, 42)]);
     assert_eq!(
-        store.activity(10).expect("reads"),
+        without_ids(store.activity(10).expect("reads")),
         [activity(2), activity(1)]
     );
     assert_eq!(store.source_state("pms").expect("reads"), state);
@@ -426,6 +444,7 @@ async fn slot_conflict_aborts_the_whole_commit() {
             slots: vec![(C.to_string(), 2, 0)],
             activity: vec![activity(9)],
             sources: vec![("pms".to_string(), SourceState::default())],
+            ..Commit::default()
         })
         .await;
     match result {
@@ -630,11 +649,23 @@ async fn activity_is_newest_first_and_limited() {
     store.log(vec![activity(4)]).await.expect("log");
 
     assert_eq!(
-        store.activity(2).expect("reads"),
+        without_ids(store.activity(2).expect("reads")),
         [activity(4), activity(3)]
     );
+    let all = store.activity(10).expect("reads");
+    assert!(
+        all.windows(2).all(|w| w[0].id > w[1].id),
+        "ids increase with time: {all:?}"
+    );
     assert_eq!(
-        store.activity(10).expect("reads"),
+        store
+            .activity_entry(all[1].id)
+            .expect("reads")
+            .map(|a| a.subject),
+        Some("s3".to_string())
+    );
+    assert_eq!(
+        without_ids(all),
         [activity(4), activity(3), activity(2), activity(1)]
     );
     assert!(store.activity(0).expect("reads").is_empty());

@@ -1,12 +1,40 @@
-//! The sync engine: decides what one source pull means for the people lintel knows. It decides
-//! and records why; it never talks to a door and never writes the store itself.
+//! The sync engine: decides what one source pull means for the people lintel knows — who is
+//! added, linked, updated, held for review or disabled — and records why. It decides; it never
+//! talks to a door and never writes the store itself.
+
+mod correlate;
+mod guard;
+mod normalise;
 
 use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
 
+use crate::config::PolicyConfig;
 use crate::sources::{Pull, SourceRecord};
-use crate::store::{Activity, Outcome, Person, PersonType};
+use crate::store::{
+    Activity, Alert, AlertKind, GuardState, Outcome, Person, PersonType, SourceLink,
+};
+use correlate::Candidate;
+
+pub use normalise::{e164, normalise};
+
+/// Everything a pass decides from.
+#[derive(Debug)]
+pub struct PassInput<'a> {
+    pub source: &'a str,
+    pub pull: &'a Pull,
+    /// Every person lintel knows, from any source or none.
+    pub people: &'a [Person],
+    /// Records an administrator told sync to skip.
+    pub ignored: &'a HashSet<SourceLink>,
+    /// Every alert, open and resolved, so a pass neither repeats nor forgets one.
+    pub alerts: &'a [Alert],
+    pub guard: &'a GuardState,
+    pub policy: &'a PolicyConfig,
+    pub country: Option<phonenumber::country::Id>,
+    pub now: Timestamp,
+}
 
 /// What one pass decided.
 #[derive(Debug, Default)]
@@ -14,166 +42,429 @@ pub struct PassPlan {
     /// People to write (new or changed).
     pub people: Vec<Person>,
     pub activity: Vec<Activity>,
+    pub alerts: Vec<Alert>,
+    /// The guard's new memory, when it changed.
+    pub guard: Option<GuardState>,
     pub added: usize,
     pub updated: usize,
     pub disabled: usize,
     pub skipped: usize,
+    pub flagged: usize,
+    /// People whose loss of access the mass-change guard held back.
+    pub held: Vec<String>,
 }
 
 /// Why a pull must not be applied at all.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Refusal {
-    #[error("source returned no records; an empty listing is never taken as everyone moving out")]
+    #[error(
+        "source returned no readable records; an empty listing is never taken as everyone moving out"
+    )]
     Empty,
 }
 
-/// Plans the effect of `pull` from `source` on `existing` (every person this source owns).
-/// `new_id` hands out ids for people seen for the first time.
-pub fn plan_pass(
-    source: &str,
-    pull: &Pull,
-    existing: &[Person],
-    allowed_statuses: &HashSet<String>,
-    now: Timestamp,
-    new_id: &mut dyn FnMut() -> String,
-) -> Result<PassPlan, Refusal> {
-    if pull.records.is_empty() {
+/// A pass in progress.
+struct Pass<'a> {
+    input: &'a PassInput<'a>,
+    statuses: HashSet<String>,
+    plan: PassPlan,
+    /// People changed so far this pass, by id; written at the end.
+    changed: HashMap<String, Person>,
+    ids: &'a mut dyn FnMut() -> u64,
+}
+
+impl Pass<'_> {
+    fn log(&mut self, outcome: Outcome, subject: &str, ext: &str, reason: String) {
+        match outcome {
+            Outcome::Skipped => self.plan.skipped += 1,
+            Outcome::Flagged => self.plan.flagged += 1,
+            _ => {}
+        }
+        self.plan.activity.push(
+            Activity::new(self.input.now, outcome, subject, reason).record(self.input.source, ext),
+        );
+    }
+
+    fn current(&self, person: &Person) -> Person {
+        self.changed
+            .get(&person.id)
+            .cloned()
+            .unwrap_or_else(|| person.clone())
+    }
+
+    fn carries_access(&self, status: &str) -> bool {
+        self.statuses.contains(status)
+    }
+
+    fn alert(&mut self, kind: AlertKind, ext: &str, person: Option<&str>, message: String) -> u64 {
+        let id = (self.ids)();
+        self.plan.alerts.push(Alert {
+            id,
+            kind,
+            source: Some(self.input.source.to_string()),
+            external_id: Some(ext.to_string()),
+            person: person.map(String::from),
+            message,
+            created_at: self.input.now,
+            resolved: None,
+        });
+        id
+    }
+
+    /// An open alert of the same kind for the same record, so a pass does not raise it twice.
+    fn open_alert(&self, ext: &str, kind: &str) -> Option<&Alert> {
+        self.input.alerts.iter().find(|a| {
+            a.resolved.is_none()
+                && a.kind.name() == kind
+                && a.source.as_deref() == Some(self.input.source)
+                && a.external_id.as_deref() == Some(ext)
+        })
+    }
+}
+
+/// Plans the effect of one pull. `ids` hands out fresh, unique numbers (people and alerts).
+pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<PassPlan, Refusal> {
+    // A changes-only pull with nothing in it just means nothing changed.
+    if input.pull.records.is_empty() && !input.pull.changes_only {
         return Err(Refusal::Empty);
     }
-    let mut plan = PassPlan::default();
-    let by_ext: HashMap<&str, &Person> = existing
-        .iter()
-        .map(|p| (p.external_id.as_str(), p))
-        .collect();
-    // Ids the source still lists (readable or not): their people are not absent.
+    let mut pass = Pass {
+        input,
+        statuses: input.policy.lease_statuses.iter().cloned().collect(),
+        plan: PassPlan::default(),
+        changed: HashMap::new(),
+        ids,
+    };
     let mut listed: HashSet<&str> = HashSet::new();
-    // Ids already applied this pass, to catch a source listing one id twice.
     let mut applied: HashSet<&str> = HashSet::new();
+    // Which record claimed each person this pass: a second claim is a duplicate.
+    let mut claimed: HashMap<String, String> = HashMap::new();
 
-    for skipped in &pull.skipped {
-        plan.skipped += 1;
+    for skipped in &input.pull.skipped {
         let subject = skipped
             .external_id
             .clone()
-            .unwrap_or_else(|| format!("{source} record #{}", skipped.index));
-        plan.activity.push(Activity::new(
-            now,
-            Outcome::Skipped,
-            subject,
-            skipped.reason.clone(),
-        ));
+            .unwrap_or_else(|| format!("{} record #{}", input.source, skipped.index));
+        let ext = skipped.external_id.as_deref().unwrap_or("");
+        pass.log(Outcome::Skipped, &subject, ext, skipped.reason.clone());
         if let Some(id) = &skipped.external_id {
-            // Listed but unreadable: it is still at the source, so its person keeps their state.
+            // Listed but unreadable: still at the source, so its person keeps their state.
             listed.insert(id.as_str());
         }
     }
 
-    for record in &pull.records {
-        listed.insert(record.external_id.as_str());
-        if !applied.insert(record.external_id.as_str()) {
-            plan.skipped += 1;
-            plan.activity.push(Activity::new(
-                now,
+    for raw in &input.pull.records {
+        let ext = raw.external_id.as_str();
+        listed.insert(ext);
+        if !applied.insert(ext) {
+            pass.log(
                 Outcome::Flagged,
-                record.external_id.clone(),
-                format!("external id listed twice by `{source}`; the first record was used"),
-            ));
+                ext,
+                ext,
+                format!(
+                    "external id listed twice by `{}`; the first record was used",
+                    input.source
+                ),
+            );
             continue;
         }
-        match by_ext.get(record.external_id.as_str()) {
-            Some(person) => {
-                let mut updated = (*person).clone();
-                let mut changed = apply_source_fields(&mut updated, record);
-                if !person.at_source {
-                    updated.at_source = true;
-                    updated.removed_at = None;
-                    changed.push("listed again at source");
+        let link = SourceLink {
+            source: input.source.to_string(),
+            external_id: ext.to_string(),
+        };
+        if input.ignored.contains(&link) {
+            pass.log(
+                Outcome::Skipped,
+                ext,
+                ext,
+                "ignored by an administrator (review resolved with --ignore)".into(),
+            );
+            continue;
+        }
+        let (record, notes) = normalise(raw, &input.policy.units, input.country);
+        match correlate::find(&pass, &record) {
+            Candidate::Linked(person) => {
+                if let Some(first) = claimed.get(&person.id) {
+                    let message = format!(
+                        "records {first} and {ext} of `{}` both match {}; {ext} was not applied",
+                        input.source, person.id
+                    );
+                    let id = person.id.clone();
+                    if pass.open_alert(ext, "duplicate").is_none() {
+                        pass.alert(AlertKind::Duplicate, ext, Some(&id), message.clone());
+                    }
+                    pass.log(Outcome::Flagged, &id, ext, message);
+                    continue;
                 }
-                if !changed.is_empty() {
-                    updated.updated_at = now;
-                    plan.updated += 1;
-                    plan.activity.push(Activity::new(
-                        now,
-                        Outcome::Updated,
-                        updated.id.clone(),
-                        format!("`{source}` changed {}", changed.join(", ")),
-                    ));
-                    plan.people.push(updated);
-                }
+                claimed.insert(person.id.clone(), ext.to_string());
+                update_linked(&mut pass, &person, &record, notes);
             }
-            None if !allowed_statuses.contains(&record.status) => {
-                plan.skipped += 1;
-                plan.activity.push(Activity::new(
-                    now,
-                    Outcome::Skipped,
-                    record.external_id.clone(),
-                    format!(
-                        "new record with lease status `{}`, which carries no access",
-                        record.status
-                    ),
-                ));
-            }
-            None => {
-                let person = new_person(new_id(), source, record, now);
-                plan.added += 1;
-                plan.activity.push(Activity::new(
-                    now,
-                    Outcome::Added,
-                    person.id.clone(),
-                    format!(
-                        "new at `{source}` as {} ({}), status {}",
-                        record.external_id,
-                        person.display_name(),
-                        record.status
-                    ),
-                ));
-                plan.people.push(person);
-            }
+            found => take_in_new(&mut pass, found, &record, notes),
         }
     }
 
-    if pull.changes_only {
-        // A changes-only listing says nothing about who is gone.
-        return Ok(plan);
+    if !input.pull.changes_only {
+        disable_absent(&mut pass, &listed);
     }
-    let anonymous_skips = pull.skipped.iter().any(|s| s.external_id.is_none());
-    for person in existing
-        .iter()
-        .filter(|p| p.at_source && !listed.contains(p.external_id.as_str()))
-    {
-        if anonymous_skips {
-            // An unreadable record might be this person: absence proves nothing this pass.
-            plan.activity.push(Activity::new(
-                now,
-                Outcome::Flagged,
-                person.id.clone(),
-                format!(
-                    "not listed by `{source}`, but the listing had unreadable records; kept as is"
-                ),
-            ));
-            continue;
-        }
-        let mut gone = person.clone();
-        gone.at_source = false;
-        gone.removed_at = Some(now);
-        gone.updated_at = now;
-        plan.disabled += 1;
-        plan.activity.push(Activity::new(
-            now,
-            Outcome::Disabled,
-            gone.id.clone(),
-            format!("no longer listed by `{source}`; access revoked, person and history kept"),
-        ));
-        plan.people.push(gone);
-    }
+    guard::apply(&mut pass);
+    let Pass {
+        mut plan, changed, ..
+    } = pass;
+    plan.people = changed.into_values().collect();
+    plan.people.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(plan)
 }
 
-fn new_person(id: String, source: &str, r: &SourceRecord, now: Timestamp) -> Person {
+/// Why a record cannot be taken in, if it cannot.
+fn ineligible(pass: &Pass<'_>, record: &SourceRecord) -> Option<String> {
+    let policy = pass.input.policy;
+    let excluded = [
+        Some(record.external_id.as_str()),
+        record.email.as_deref(),
+        record.unit.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|value| policy.exclude.iter().any(|x| x.eq_ignore_ascii_case(value)));
+    if let Some(value) = excluded {
+        return Some(format!("excluded by policy.exclude (`{value}`)"));
+    }
+    if policy.require_unit && record.unit.is_none() {
+        return Some("no unit, so no door can be worked out (policy.require_unit)".into());
+    }
+    policy
+        .require_identifier
+        .missing(record.email.is_some(), record.phone.is_some())
+        .map(String::from)
+}
+
+fn update_linked(pass: &mut Pass<'_>, person: &Person, record: &SourceRecord, notes: Vec<String>) {
+    let ext = record.external_id.as_str();
+    if person.decoupled {
+        pass.log(
+            Outcome::Skipped,
+            &person.id,
+            ext,
+            "decoupled: sync leaves this person alone".into(),
+        );
+        return;
+    }
+    if let Some(why) = ineligible(pass, record) {
+        pass.log(
+            Outcome::Skipped,
+            &person.id,
+            ext,
+            format!("{why}; kept as it was"),
+        );
+        return;
+    }
+    let mut updated = pass.current(person);
+    let mut record = record.clone();
+    let mut reasons = notes;
+    if let (Some(old), Some(new)) = (person.email.clone(), record.email.clone())
+        && old != new
+    {
+        // A changed email is how accounts get hijacked or merged by mistake: hold that field.
+        record.email = Some(old.clone());
+        let ignored = pass.input.alerts.iter().any(|a| {
+            matches!(&a.kind, AlertKind::EmailMismatch { new_email, .. } if *new_email == new)
+                && a.person.as_deref() == Some(person.id.as_str())
+                && a.resolved.as_ref().is_some_and(|r| r.how == "ignore")
+        });
+        if !ignored {
+            let message = format!(
+                "`{}` changed the email of {} from {old} to {new}; the old email is kept until reviewed",
+                pass.input.source, person.id
+            );
+            if pass.open_alert(ext, "email_mismatch").is_none() {
+                let kind = AlertKind::EmailMismatch {
+                    record: Box::new(record_with_email(&record, &new)),
+                    new_email: new.clone(),
+                };
+                pass.alert(kind, ext, Some(&person.id), message.clone());
+            }
+            pass.log(Outcome::Flagged, &person.id, ext, message);
+        }
+    }
+    let mut changed = apply_source_fields(&mut updated, &record);
+    if updated.link.as_ref().is_none_or(|l| l.external_id != ext) {
+        updated.link = Some(SourceLink {
+            source: pass.input.source.to_string(),
+            external_id: ext.to_string(),
+        });
+        changed.push("external id");
+    }
+    if !updated.at_source {
+        updated.at_source = true;
+        updated.removed_at = None;
+        changed.push("listed again at source");
+    }
+    if changed.is_empty() {
+        return;
+    }
+    updated.updated_at = pass.input.now;
+    reasons.insert(
+        0,
+        format!("`{}` changed {}", pass.input.source, changed.join(", ")),
+    );
+    pass.plan.updated += 1;
+    pass.log(Outcome::Updated, &updated.id, ext, reasons.join("; "));
+    pass.changed.insert(updated.id.clone(), updated);
+}
+
+fn record_with_email(record: &SourceRecord, email: &str) -> SourceRecord {
+    SourceRecord {
+        email: Some(email.to_string()),
+        ..record.clone()
+    }
+}
+
+fn take_in_new(pass: &mut Pass<'_>, found: Candidate, record: &SourceRecord, notes: Vec<String>) {
+    let source = pass.input.source;
+    let ext = record.external_id.as_str();
+    if let Some(why) = ineligible(pass, record) {
+        pass.log(Outcome::Skipped, ext, ext, why);
+        return;
+    }
+    if !pass.carries_access(&record.status) {
+        pass.log(
+            Outcome::Skipped,
+            ext,
+            ext,
+            format!(
+                "new record with lease status `{}`, which carries no access",
+                record.status
+            ),
+        );
+        return;
+    }
+    match found {
+        Candidate::Linked(_) => {}
+        Candidate::Exact(local) => {
+            let mut linked = pass.current(&local);
+            apply_source_fields(&mut linked, record);
+            linked.link = Some(SourceLink {
+                source: source.to_string(),
+                external_id: ext.to_string(),
+            });
+            linked.at_source = true;
+            linked.updated_at = pass.input.now;
+            pass.plan.updated += 1;
+            pass.log(
+                Outcome::Updated,
+                &linked.id,
+                ext,
+                format!("linked to `{source}` record {ext}: first name, last name and email match exactly"),
+            );
+            pass.changed.insert(linked.id.clone(), linked);
+        }
+        Candidate::Claimed(other) => {
+            let message = format!(
+                "{ext} matches {} exactly, who already belongs to {}; not applied",
+                other.id,
+                other
+                    .link
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            );
+            if pass.open_alert(ext, "duplicate").is_none() {
+                pass.alert(AlertKind::Duplicate, ext, Some(&other.id), message.clone());
+            }
+            pass.log(Outcome::Flagged, ext, ext, message);
+        }
+        Candidate::Partial(local, why) => {
+            let message = match pass.open_alert(ext, "partial_match") {
+                Some(open) => format!("still waiting for review (alert {}): {why}", open.id),
+                None => {
+                    let message = format!(
+                        "{ext} resembles {} ({why}); no access until `lintel review resolve`",
+                        local.id
+                    );
+                    let kind = AlertKind::PartialMatch {
+                        record: Box::new(record.clone()),
+                        candidate: local.id.clone(),
+                    };
+                    let id = pass.alert(kind, ext, Some(&local.id), message.clone());
+                    format!("{message} (alert {id})")
+                }
+            };
+            pass.log(Outcome::Flagged, ext, ext, message);
+        }
+        Candidate::None { shares_email_with } => {
+            let id = format!("p{:06}", (pass.ids)());
+            let person = new_person(id, source, record, pass.input.now);
+            let mut reason = format!(
+                "new at `{source}` as {ext} ({}), status {}",
+                person.display_name(),
+                record.status
+            );
+            if let Some(other) = shares_email_with {
+                reason.push_str(&format!("; shares its email with {other}, both kept"));
+            }
+            for note in notes {
+                reason.push_str("; ");
+                reason.push_str(&note);
+            }
+            pass.plan.added += 1;
+            pass.log(Outcome::Added, &person.id, ext, reason);
+            pass.changed.insert(person.id.clone(), person);
+        }
+    }
+}
+
+fn disable_absent(pass: &mut Pass<'_>, listed: &HashSet<&str>) {
+    let source = pass.input.source;
+    let anonymous_skips = pass
+        .input
+        .pull
+        .skipped
+        .iter()
+        .any(|s| s.external_id.is_none());
+    let absent: Vec<Person> = pass
+        .input
+        .people
+        .iter()
+        .filter(|p| p.is_from(source) && p.at_source && !p.decoupled)
+        .filter(|p| !p.external_id().is_some_and(|e| listed.contains(e)))
+        .map(|p| pass.current(p))
+        .collect();
+    for person in absent {
+        let ext = person.external_id().unwrap_or_default().to_string();
+        if anonymous_skips {
+            pass.log(
+                Outcome::Flagged,
+                &person.id,
+                &ext,
+                format!(
+                    "not listed by `{source}`, but the listing had unreadable records; kept as is"
+                ),
+            );
+            continue;
+        }
+        let mut gone = person;
+        gone.at_source = false;
+        gone.removed_at = Some(pass.input.now);
+        gone.updated_at = pass.input.now;
+        pass.plan.disabled += 1;
+        pass.log(
+            Outcome::Disabled,
+            &gone.id,
+            &ext,
+            format!("no longer listed by `{source}`; access revoked, person and history kept"),
+        );
+        pass.changed.insert(gone.id.clone(), gone);
+    }
+}
+
+/// A new person owned by `source`'s record `r`.
+pub fn new_person(id: String, source: &str, r: &SourceRecord, now: Timestamp) -> Person {
     let mut person = Person {
         id,
-        source: source.to_string(),
-        external_id: r.external_id.clone(),
+        link: Some(SourceLink {
+            source: source.to_string(),
+            external_id: r.external_id.clone(),
+        }),
         first_name: String::new(),
         last_name: String::new(),
         email: None,
@@ -186,6 +477,9 @@ fn new_person(id: String, source: &str, r: &SourceRecord, now: Timestamp) -> Per
         move_out: None,
         person_type: PersonType::Resident,
         access_enabled: true,
+        decoupled: false,
+        tags: Vec::new(),
+        notes: String::new(),
         at_source: true,
         removed_at: None,
         created_at: now,
@@ -196,7 +490,7 @@ fn new_person(id: String, source: &str, r: &SourceRecord, now: Timestamp) -> Per
 }
 
 /// Overwrites the source-owned fields; returns the names of those that changed.
-fn apply_source_fields(p: &mut Person, r: &SourceRecord) -> Vec<&'static str> {
+pub fn apply_source_fields(p: &mut Person, r: &SourceRecord) -> Vec<&'static str> {
     let mut changed = Vec::new();
     macro_rules! take {
         ($field:ident) => {

@@ -117,7 +117,7 @@ pub async fn call(dir: &Path, req: Request) -> Value {
 }
 
 pub async fn sync_now(dir: &Path) -> Value {
-    call(dir, Request::SyncNow).await
+    call(dir, Request::SyncNow { dry_run: false }).await
 }
 
 pub async fn add_card(dir: &Path, person: &str, card: u64) {

@@ -23,6 +23,12 @@ pub trait Connector: Send + Sync {
 
     /// Names the device in error messages, e.g. `10.0.0.5:502 unit 1`.
     fn describe(&self) -> String;
+
+    /// The bound on one call given the driver's configured `base` timeout: a shared line may
+    /// need longer, to wait for other units first.
+    fn call_timeout(&self, base: Duration) -> Duration {
+        base
+    }
 }
 
 /// A credential-table driver over a Modbus [`Connector`]. Connects on first use and drops the
@@ -74,26 +80,24 @@ impl<C: Connector> ModbusDriver<C> {
     /// One request/response, never pipelined. `Ok(Err(_))` layers are flattened into [`Error`].
     async fn call(&mut self, request: Request<'_>, what: &str) -> Result<Response, Error> {
         let what = format!("{} on {}", what, self.connector.describe());
+        let timeout = self.connector.call_timeout(self.timeout);
         let context = match &mut self.context {
             Some(context) => context,
             None => {
-                let connected = tokio::time::timeout(self.timeout, self.connector.connect()).await;
+                let connected = tokio::time::timeout(timeout, self.connector.connect()).await;
                 let context = match connected {
                     Ok(Ok(context)) => context,
                     Ok(Err(e)) => {
                         return Err(Error::new(e.kind(), format!("{what}: {}", e.message())));
                     }
                     Err(_) => {
-                        return Err(errors::timeout(
-                            self.timeout,
-                            &format!("{what} (connecting)"),
-                        ));
+                        return Err(errors::timeout(timeout, &format!("{what} (connecting)")));
                     }
                 };
                 self.context.insert(context)
             }
         };
-        match tokio::time::timeout(self.timeout, context.call(request)).await {
+        match tokio::time::timeout(timeout, context.call(request)).await {
             Ok(Ok(Ok(response))) => Ok(response),
             Ok(Ok(Err(code))) => Err(errors::exception(code, &what)),
             Ok(Err(e)) => {
@@ -103,7 +107,7 @@ impl<C: Connector> ModbusDriver<C> {
             Err(_) => {
                 // A late reply would be taken for the next request's; start over instead.
                 self.context = None;
-                Err(errors::timeout(self.timeout, &what))
+                Err(errors::timeout(timeout, &what))
             }
         }
     }
@@ -270,18 +274,21 @@ impl<C: Connector> Controller for ModbusDriver<C> {
                 (Err(e), expected) => SlotDrift::Garbled {
                     slot,
                     expected,
+                    card: None,
                     detail: e.message().to_string(),
                 },
                 (Ok(None), Some(expected)) => SlotDrift::Missing { slot, expected },
                 (Ok(None), None) => SlotDrift::Garbled {
                     slot,
                     expected,
+                    card: None,
                     detail: "slot not in use but not cleared".into(),
                 },
                 (Ok(Some(found)), None) => SlotDrift::Unexpected { slot, found },
                 (Ok(Some(found)), Some(expected)) if found == expected => SlotDrift::Garbled {
                     slot,
                     expected: Some(expected),
+                    card: Some(expected.card),
                     detail: "registers differ from the encoding (reserved bits set?)".into(),
                 },
                 (Ok(Some(found)), Some(expected)) => SlotDrift::Different {

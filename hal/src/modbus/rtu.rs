@@ -2,7 +2,12 @@
 //! controller gets an [`RtuConnector`] from it, so [`ModbusDriver`] runs unchanged on top while
 //! the bus makes sure frames from different units never interleave on the wire.
 
-use std::{fmt, io, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt, io,
+    sync::{Arc, Mutex as StdMutex, PoisonError, Weak},
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use tokio::{sync::Mutex, time::Instant};
@@ -33,7 +38,12 @@ struct Line {
 struct Shared {
     settings: SerialSettings,
     line: Mutex<Line>,
+    /// Unit ids connectors were made for: how many transactions a caller may queue behind.
+    units: StdMutex<BTreeSet<u8>>,
 }
+
+/// Buses open in this process by port, so every controller naming a port shares one bus.
+static BUSES: StdMutex<BTreeMap<String, Weak<Shared>>> = StdMutex::new(BTreeMap::new());
 
 /// One serial port (RS-485 bus) and the units on it. Cheap to clone; clones share the port.
 #[derive(Clone)]
@@ -72,8 +82,52 @@ impl RtuBus {
                     quiet_since: None,
                     in_flight: false,
                 }),
+                units: StdMutex::new(BTreeSet::new()),
             }),
         })
+    }
+
+    /// The bus on `settings.port` if one is already open in this process (while any of its
+    /// drivers lives), else a new one. Several controllers on one RS-485 line must share one
+    /// bus, or their frames would interleave; settings that differ from the open bus's are a
+    /// configuration error, since one line has one baud rate and framing.
+    pub fn shared(settings: SerialSettings) -> Result<Self, Error> {
+        settings.validate()?;
+        let mut buses = BUSES.lock().unwrap_or_else(PoisonError::into_inner);
+        buses.retain(|_, bus| bus.strong_count() > 0);
+        if let Some(shared) = buses.get(&settings.port).and_then(Weak::upgrade) {
+            if shared.settings != settings {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!(
+                        "{} is already open with other settings ({:?}); every unit on one bus \
+                         must use the same baud, parity, stop bits and timing",
+                        settings.port, shared.settings
+                    ),
+                ));
+            }
+            return Ok(RtuBus { shared });
+        }
+        let bus = RtuBus::new(settings)?;
+        buses.insert(
+            bus.shared.settings.port.clone(),
+            Arc::downgrade(&bus.shared),
+        );
+        Ok(bus)
+    }
+
+    /// How many units have connectors on this bus.
+    pub fn units(&self) -> usize {
+        self.shared
+            .units
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether `other` is the same bus (the same open port).
+    pub fn same_bus(&self, other: &RtuBus) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
     }
 
     pub fn settings(&self) -> &SerialSettings {
@@ -83,6 +137,11 @@ impl RtuBus {
     /// A connector addressing `unit` on this bus.
     pub fn connector(&self, unit: u8) -> Result<RtuConnector, Error> {
         check_unit(unit)?;
+        self.shared
+            .units
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(unit);
         Ok(RtuConnector {
             bus: self.clone(),
             unit,
@@ -172,6 +231,13 @@ impl Connector for RtuConnector {
     fn describe(&self) -> String {
         format!("{} unit {}", self.bus.settings().port, self.unit)
     }
+
+    /// A call may wait for one transaction of every other unit on the bus before its own.
+    fn call_timeout(&self, base: Duration) -> Duration {
+        let per_unit = self.bus.settings().transaction_timeout();
+        let units = u32::try_from(self.bus.units().max(1)).unwrap_or(u32::MAX);
+        base.max(per_unit.saturating_mul(units))
+    }
 }
 
 /// A tokio-modbus client that borrows the bus for each call.
@@ -199,9 +265,9 @@ impl Client for UnitClient {
 }
 
 impl ModbusDriver<RtuConnector> {
-    /// A Modbus RTU driver for `unit` on `bus`. `timeout` bounds each call including the wait
-    /// for the bus, so give it room for the other units' transactions
-    /// ([`SerialSettings::transaction_timeout`] times the units on the bus is safe).
+    /// A Modbus RTU driver for `unit` on `bus`. Each call is bounded by the longer of `timeout`
+    /// and [`SerialSettings::transaction_timeout`] times the units on the bus, since a call may
+    /// wait for every other unit's transaction first.
     pub fn new(
         bus: &RtuBus,
         unit: u8,

@@ -34,9 +34,23 @@ impl Link {
         settings: &BrokerSettings,
         client_suffix: &str,
         subscriptions: Vec<(String, QoS)>,
-        mut handler: impl Handler,
+        handler: impl Handler,
     ) -> Result<Link, Error> {
-        let options = settings.options(client_suffix)?;
+        Link::spawn_with_will(settings, client_suffix, subscriptions, handler, None)
+    }
+
+    /// As [`Link::spawn`], with a last will the broker publishes if the connection dies.
+    pub fn spawn_with_will(
+        settings: &BrokerSettings,
+        client_suffix: &str,
+        subscriptions: Vec<(String, QoS)>,
+        mut handler: impl Handler,
+        will: Option<rumqttc::LastWill>,
+    ) -> Result<Link, Error> {
+        let mut options = settings.options(client_suffix)?;
+        if let Some(will) = will {
+            options.set_last_will(will);
+        }
         let (client, mut events) = AsyncClient::new(options, REQUEST_CAPACITY);
         let (connected_tx, connected) = watch::channel(false);
         let stop = CancellationToken::new();

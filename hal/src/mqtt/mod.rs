@@ -3,6 +3,8 @@
 mod broker;
 pub mod esp_rfid;
 pub(crate) mod link;
+pub mod lintel;
 
 pub use broker::{BrokerSettings, backoff};
 pub use esp_rfid::{EspRfid, EspRfidSettings, EspRfidState, UidFormat};
+pub use lintel::{LintelMqtt, LintelMqttSettings, LintelMqttState};

@@ -305,6 +305,12 @@ impl EspRfidSimHandle {
             .insert(uid.to_string(), record);
     }
 
+    /// Deletes stored records behind the gateway's back (a board reset in its web UI, or
+    /// reflashed), keeping those `keep` says to.
+    pub fn forget_users(&self, keep: impl Fn(&str) -> bool) {
+        lock(&self.shared.board).users.retain(|uid, _| keep(uid));
+    }
+
     /// Drops the next `n` valid commands without a word, like a board low on heap.
     pub fn drop_commands(&self, n: u32) {
         lock(&self.shared.board).drop_next = n;

@@ -7,6 +7,7 @@ mod device;
 mod esp_rfid;
 mod handle;
 mod link;
+mod lintel_mqtt;
 mod pty;
 mod rtu;
 mod rtu_frame;
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use esp_rfid::{EspRfidSimConfig, EspRfidSimHandle, spawn_esp_rfid};
 pub use handle::{SimDevice, SimHandle, SimWrite};
+pub use lintel_mqtt::{LintelMqttSimConfig, LintelMqttSimHandle, spawn_lintel_mqtt};
 pub use pty::PtyMaster;
 pub use rtu::{Corruption, LineEmulation, RtuSim, RtuSimHandle, RtuStats};
 pub use tokio_modbus::ExceptionCode;

@@ -52,9 +52,14 @@ fn port() -> u16 {
     })
 }
 
-/// Settings for the embedded broker, retrying fast while it starts.
+/// Settings for the test broker, retrying fast while it starts: `$LINTEL_TEST_BROKER` (e.g.
+/// `mqtt://127.0.0.1:18830`, a mosquitto that `.ci/run` starts) when set, else the embedded one.
 pub fn broker() -> BrokerSettings {
-    let mut settings = BrokerSettings::new(format!("mqtt://127.0.0.1:{}", port()));
+    let url = match std::env::var("LINTEL_TEST_BROKER") {
+        Ok(url) if !url.is_empty() => url,
+        _ => format!("mqtt://127.0.0.1:{}", port()),
+    };
+    let mut settings = BrokerSettings::new(url);
     settings.reconnect_min_ms = 20;
     settings.reconnect_max_ms = 200;
     settings

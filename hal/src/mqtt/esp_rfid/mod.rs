@@ -385,6 +385,7 @@ impl Controller for EspRfid {
                     garbled.push(SlotDrift::Garbled {
                         slot: wanted.map_or(position, |(slot, _)| *slot),
                         expected: wanted.map(|(_, c)| *c),
+                        card,
                         detail,
                     });
                 }

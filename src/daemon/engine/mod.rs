@@ -1,0 +1,196 @@
+//! The engine ties the layers together: a source pass or an admin change becomes one store
+//! commit holding the data change *and* the outbox entries it implies, then the affected
+//! controller workers are woken.
+
+mod bulk;
+mod explain;
+mod pass;
+mod people;
+mod review;
+
+pub use bulk::BulkPreview;
+pub use explain::Explanation;
+pub use pass::PassReport;
+pub use people::NewPerson;
+pub use review::ReviewAction;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use tokio::sync::Notify;
+
+use crate::access::Policy;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::dispatch::{ControllerStatus, plan_controller};
+use crate::sources::Source;
+use crate::store::{Commit, CredentialRecord, Person, Store, StoreError};
+
+/// Errors an admin request can get back. Each says what was wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no person matches `{0}` (try a lintel id, an external id, an email or a card number)")]
+    UnknownPerson(String),
+    #[error("`{query}` matches {count} people; use their lintel id")]
+    Ambiguous { query: String, count: usize },
+    #[error("card {card} already belongs to {person}")]
+    CardTaken { card: u64, person: String },
+    #[error("card {0} is not assigned to anyone")]
+    UnknownCard(u64),
+    #[error("card number 0 is not a valid card")]
+    CardZero,
+    #[error("no source is named `{0}`")]
+    UnknownSource(String),
+    #[error("source `{0}` has no held pass to approve or reject")]
+    NothingHeld(String),
+    #[error("no alert {0}")]
+    UnknownAlert(u64),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// One configured source and the adapter that pulls it.
+pub struct SourceRunner {
+    pub name: String,
+    pub kind: &'static str,
+    pub enabled: bool,
+    pub adapter: Box<dyn Source>,
+}
+
+impl std::fmt::Debug for SourceRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceRunner")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+pub struct Engine {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<Config>,
+    pub policy: Policy,
+    pub sources: Vec<SourceRunner>,
+    /// Wakes each controller's worker, by controller name.
+    pub wakes: HashMap<String, Arc<Notify>>,
+    pub controller_status: HashMap<String, Arc<Mutex<ControllerStatus>>>,
+    /// Wakes the window scheduler when the next window end may have moved.
+    pub schedule_changed: Notify,
+    next_change: Mutex<Option<Timestamp>>,
+    /// Planning reads the outbox and writes it: one planner at a time.
+    plan_lock: tokio::sync::Mutex<()>,
+    /// One pass per source at a time.
+    pass_locks: HashMap<String, tokio::sync::Mutex<()>>,
+}
+
+impl Engine {
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        sources: Vec<SourceRunner>,
+        clock: Arc<dyn Clock>,
+    ) -> Engine {
+        let policy = Policy::new(&config);
+        let names: Vec<String> = config
+            .controllers
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+        Engine {
+            store,
+            clock,
+            policy,
+            wakes: names
+                .iter()
+                .map(|n| (n.clone(), Arc::new(Notify::new())))
+                .collect(),
+            controller_status: names.iter().map(|n| (n.clone(), Arc::default())).collect(),
+            pass_locks: sources
+                .iter()
+                .map(|s| (s.name.clone(), tokio::sync::Mutex::new(())))
+                .collect(),
+            sources,
+            config,
+            schedule_changed: Notify::new(),
+            next_change: Mutex::new(None),
+            plan_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn next_change(&self) -> Option<Timestamp> {
+        *crate::dispatch::lock(&self.next_change)
+    }
+
+    /// Commits `commit` together with the outbox entries that bring every controller to the
+    /// state the changed data implies at `now`.
+    pub async fn apply(&self, mut commit: Commit, now: Timestamp) -> Result<(), StoreError> {
+        let _guard = self.plan_lock.lock().await;
+        let mut people: HashMap<String, Person> = self
+            .store
+            .people()?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        for p in &commit.people {
+            people.insert(p.id.clone(), p.clone());
+        }
+        for id in &commit.people_remove {
+            people.remove(id);
+        }
+        let removed: HashSet<u64> = commit.credentials_remove.iter().copied().collect();
+        let mut credentials: HashMap<u64, CredentialRecord> = self
+            .store
+            .credentials()?
+            .into_iter()
+            .filter(|c| !removed.contains(&c.card))
+            .map(|c| (c.card, c))
+            .collect();
+        for c in &commit.credentials_put {
+            credentials.insert(c.card, c.clone());
+        }
+        let people: Vec<Person> = people.into_values().collect();
+        let credentials: Vec<CredentialRecord> = credentials.into_values().collect();
+        let (desired, next) = self.policy.desired(&people, &credentials, now);
+
+        let mut touched = Vec::new();
+        for (controller, table) in &desired {
+            let pending = self.store.outbox(controller)?;
+            let plan = plan_controller(
+                controller,
+                table,
+                &self.store.acked(controller)?,
+                &pending,
+                &self.store.slots(controller)?,
+                now,
+                &mut || self.store.next_id().unwrap_or_default(),
+            );
+            if !plan.outbox.is_empty() {
+                touched.push(controller.clone());
+            }
+            commit.outbox.extend(plan.outbox);
+            commit.slots.extend(plan.slots);
+        }
+        if !commit.is_empty() {
+            self.store.commit(commit).await?;
+        }
+        for controller in touched {
+            if let Some(wake) = self.wakes.get(&controller) {
+                wake.notify_one();
+            }
+        }
+        let changed = {
+            let mut slot = crate::dispatch::lock(&self.next_change);
+            let changed = *slot != next;
+            *slot = next;
+            changed
+        };
+        if changed {
+            self.schedule_changed.notify_one();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,312 @@
+//! Source passes: pull, plan with the sync engine, and commit — or, for a dry run, report what
+//! would happen. Also the mass-change guard's approve and reject.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::{Engine, EngineError, SourceRunner};
+use crate::sources::PullKind;
+use crate::store::{Activity, Alert, Commit, GuardState, Outcome, Resolution, SourceState};
+use crate::sync::{PassInput, PassPlan, plan_pass};
+
+/// Rows of each kind a dry run shows.
+const PREVIEW_ROWS: usize = 10;
+
+/// The result of one source pass, as `sync-now` reports it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PassReport {
+    pub source: String,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub added: usize,
+    pub updated: usize,
+    pub disabled: usize,
+    pub skipped: usize,
+    pub flagged: usize,
+    /// People whose loss of access the mass-change guard held.
+    pub held: usize,
+    /// True when nothing was written.
+    pub dry_run: bool,
+    /// For a dry run: the first decisions of each kind, as `outcome subject: reason`.
+    pub preview: Vec<String>,
+}
+
+impl Engine {
+    /// Whether the source is pulled at all: enabled in config and not switched off at run time.
+    pub fn source_enabled(&self, runner: &SourceRunner) -> bool {
+        runner.enabled
+            && !self
+                .store
+                .source_state(&runner.name)
+                .is_ok_and(|s| s.disabled)
+    }
+
+    pub(super) fn runner(&self, name: &str) -> Result<&SourceRunner, EngineError> {
+        self.sources
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| EngineError::UnknownSource(name.to_string()))
+    }
+
+    /// Pulls one source and applies what it says; with `dry_run`, only reports it.
+    pub async fn run_pass(
+        &self,
+        runner: &SourceRunner,
+        kind: PullKind,
+        dry_run: bool,
+    ) -> PassReport {
+        let _pass = match self.pass_locks.get(&runner.name) {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        let started = self.clock.now();
+        let mut report = PassReport {
+            source: runner.name.clone(),
+            dry_run,
+            ..PassReport::default()
+        };
+        let mut state = self.store.source_state(&runner.name).unwrap_or_default();
+        state.last_attempt_at = Some(started);
+        let pull = match runner.adapter.pull(kind).await {
+            Ok(pull) => pull,
+            Err(e) => {
+                return self
+                    .fail(report, state, started, format!("pull failed: {e}"))
+                    .await;
+            }
+        };
+        let planned = self.plan(&runner.name, &pull, started);
+        let plan = match planned {
+            Ok(plan) => plan,
+            Err(reason) => return self.fail(report, state, started, reason).await,
+        };
+        let in_scope = pull.records.len() + pull.skipped.len();
+        report.ok = true;
+        report.added = plan.added;
+        report.updated = plan.updated;
+        report.disabled = plan.disabled;
+        report.skipped = plan.skipped;
+        report.flagged = plan.flagged;
+        report.held = plan.held.len();
+        if dry_run {
+            report.preview = preview(&plan);
+            return report;
+        }
+        state.last_success_at = Some(started);
+        state.last_error = None;
+        state.people_in_scope = in_scope;
+        let mut activity = plan.activity;
+        activity.push(Activity::new(
+            started,
+            Outcome::Processed,
+            runner.name.clone(),
+            format!(
+                "pass ok: {in_scope} listed, {} added, {} updated, {} disabled, {} skipped, {} flagged{}",
+                plan.added,
+                plan.updated,
+                plan.disabled,
+                plan.skipped,
+                plan.flagged,
+                if plan.held.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} held by the mass-change guard", plan.held.len())
+                }
+            ),
+        ));
+        let commit = Commit {
+            people: plan.people,
+            activity,
+            alerts: plan.alerts,
+            guards: plan
+                .guard
+                .map(|g| vec![(runner.name.clone(), g)])
+                .unwrap_or_default(),
+            sources: vec![(runner.name.clone(), state)],
+            ..Commit::default()
+        };
+        if let Err(e) = self.apply(commit, started).await {
+            report.ok = false;
+            report.error = Some(format!("cannot store the pass: {e}"));
+        }
+        report
+    }
+
+    fn plan(
+        &self,
+        source: &str,
+        pull: &crate::sources::Pull,
+        now: Timestamp,
+    ) -> Result<PassPlan, String> {
+        let store_error = |e: crate::store::StoreError| e.to_string();
+        let people = self.store.people().map_err(store_error)?;
+        let ignored = self.store.ignored().map_err(store_error)?;
+        let alerts = self.store.alerts().map_err(store_error)?;
+        let guard = self.store.guard(source).map_err(store_error)?;
+        let input = PassInput {
+            source,
+            pull,
+            people: &people,
+            ignored: &ignored,
+            alerts: &alerts,
+            guard: &guard,
+            policy: &self.config.policy,
+            country: self.config.site.default_country.parse().ok(),
+            now,
+        };
+        let mut fallback = now.as_nanosecond().unsigned_abs() as u64;
+        let mut ids = || {
+            self.store.next_id().unwrap_or_else(|_| {
+                // Still unique within the pass, and far above the store's own counter.
+                fallback += 1;
+                fallback
+            })
+        };
+        plan_pass(&input, &mut ids).map_err(|refusal| refusal.to_string())
+    }
+
+    async fn fail(
+        &self,
+        mut report: PassReport,
+        mut state: SourceState,
+        at: Timestamp,
+        reason: String,
+    ) -> PassReport {
+        tracing::warn!(source = %report.source, reason = %reason, "sync pass failed; nothing changed");
+        report.error = Some(reason.clone());
+        if report.dry_run {
+            return report;
+        }
+        state.last_error = Some(reason.clone());
+        let commit = Commit {
+            activity: vec![Activity::new(
+                at,
+                Outcome::Failed,
+                report.source.clone(),
+                format!("{reason}; no access was changed"),
+            )],
+            sources: vec![(report.source.clone(), state)],
+            ..Commit::default()
+        };
+        if let Err(e) = self.store.commit(commit).await {
+            tracing::error!(error = %e, "cannot record failed pass");
+        }
+        report
+    }
+
+    /// Runs a pass of every enabled source now.
+    pub async fn sync_all(&self, dry_run: bool) -> Vec<PassReport> {
+        let mut reports = Vec::new();
+        for runner in self.sources.iter().filter(|s| self.source_enabled(s)) {
+            reports.push(self.run_pass(runner, PullKind::Full, dry_run).await);
+        }
+        reports
+    }
+
+    /// Lets the held revocations of `source` through, then runs its pass. Only the held set is
+    /// approved: a pass that now wants to take access from anyone else is held again.
+    pub async fn approve(&self, source: &str) -> Result<PassReport, EngineError> {
+        let runner = self.runner(source)?;
+        let guard = self.store.guard(source)?;
+        if guard.held.is_empty() {
+            return Err(EngineError::NothingHeld(source.to_string()));
+        }
+        let now = self.clock.now();
+        let commit = Commit {
+            alerts: self.resolved(guard.alert, "approve", now)?,
+            guards: vec![(
+                source.to_string(),
+                GuardState {
+                    approved: guard.held.clone(),
+                    ..GuardState::default()
+                },
+            )],
+            activity: vec![Activity::new(
+                now,
+                Outcome::Processed,
+                source,
+                format!(
+                    "administrator approved {} held revocation(s)",
+                    guard.held.len()
+                ),
+            )],
+            ..Commit::default()
+        };
+        self.store.commit(commit).await?;
+        Ok(self.run_pass(runner, PullKind::Full, false).await)
+    }
+
+    /// Keeps everyone the held pass would have revoked. While the source keeps wanting the same
+    /// revocations they stay held without a new alert.
+    pub async fn reject(&self, source: &str) -> Result<usize, EngineError> {
+        self.runner(source)?;
+        let guard = self.store.guard(source)?;
+        if guard.held.is_empty() {
+            return Err(EngineError::NothingHeld(source.to_string()));
+        }
+        let now = self.clock.now();
+        let count = guard.held.len();
+        let commit = Commit {
+            alerts: self.resolved(guard.alert, "reject", now)?,
+            guards: vec![(
+                source.to_string(),
+                GuardState {
+                    rejected: guard.held,
+                    ..GuardState::default()
+                },
+            )],
+            activity: vec![Activity::new(
+                now,
+                Outcome::Processed,
+                source,
+                format!("administrator rejected {count} held revocation(s); nobody loses access"),
+            )],
+            ..Commit::default()
+        };
+        self.store.commit(commit).await?;
+        Ok(count)
+    }
+
+    /// The alert `id`, marked resolved, ready to commit.
+    pub(super) fn resolved(
+        &self,
+        id: Option<u64>,
+        how: &str,
+        at: Timestamp,
+    ) -> Result<Vec<Alert>, EngineError> {
+        let Some(id) = id else { return Ok(Vec::new()) };
+        Ok(self
+            .store
+            .alert(id)?
+            .filter(|a| a.resolved.is_none())
+            .map(|mut a| {
+                a.resolved = Some(Resolution {
+                    at,
+                    how: how.to_string(),
+                });
+                a
+            })
+            .into_iter()
+            .collect())
+    }
+}
+
+fn preview(plan: &PassPlan) -> Vec<String> {
+    let mut rows = Vec::new();
+    for outcome in [
+        Outcome::Added,
+        Outcome::Updated,
+        Outcome::Disabled,
+        Outcome::Flagged,
+        Outcome::Skipped,
+    ] {
+        rows.extend(
+            plan.activity
+                .iter()
+                .filter(|a| a.outcome == outcome)
+                .take(PREVIEW_ROWS)
+                .map(|a| format!("{} {}: {}", a.outcome.as_str(), a.subject, a.reason)),
+        );
+    }
+    rows
+}

@@ -1,0 +1,210 @@
+//! Admin changes to people and their cards. Each is one commit with the outbox entries it
+//! implies, and an activity entry saying who changed what.
+
+use jiff::Timestamp;
+
+use super::{Engine, EngineError};
+use crate::access::Access;
+use crate::store::{Activity, Commit, CredentialRecord, Outcome, Person, PersonType};
+
+/// A person added on site rather than by a source (staff, vendors, or a resident before the
+/// PMS lists them).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NewPerson {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub unit: Option<String>,
+    pub person_type: PersonType,
+}
+
+impl Engine {
+    /// Finds a person by lintel id, external id, email or card number.
+    pub fn resolve_person(&self, query: &str) -> Result<Person, EngineError> {
+        let query = query.trim();
+        if let Some(p) = self.store.person(query)? {
+            return Ok(p);
+        }
+        if let Ok(card) = query.parse::<u64>()
+            && let Some(c) = self.store.credential(card)?
+            && let Some(p) = self.store.person(&c.person_id)?
+        {
+            return Ok(p);
+        }
+        let lower = query.to_lowercase();
+        let found: Vec<Person> = self
+            .store
+            .people()?
+            .into_iter()
+            .filter(|p| {
+                p.external_id() == Some(query)
+                    || p.link.as_ref().is_some_and(|l| l.to_string() == query)
+                    || p.email.as_deref() == Some(lower.as_str())
+            })
+            .collect();
+        match found.len() {
+            0 => Err(EngineError::UnknownPerson(query.to_string())),
+            1 => Ok(found
+                .into_iter()
+                .next()
+                .ok_or_else(|| EngineError::UnknownPerson(query.to_string()))?),
+            count => Err(EngineError::Ambiguous {
+                query: query.to_string(),
+                count,
+            }),
+        }
+    }
+
+    pub async fn add_credential(
+        &self,
+        person: &str,
+        card: u64,
+    ) -> Result<CredentialRecord, EngineError> {
+        if card == 0 {
+            return Err(EngineError::CardZero);
+        }
+        let person = self.resolve_person(person)?;
+        if let Some(existing) = self.store.credential(card)? {
+            return Err(EngineError::CardTaken {
+                card,
+                person: existing.person_id,
+            });
+        }
+        let now = self.clock.now();
+        let record = CredentialRecord {
+            card,
+            person_id: person.id.clone(),
+            added_at: now,
+        };
+        let reason = match self.policy.access(&person, now) {
+            Access::Granted { .. } => format!("card {card} assigned"),
+            Access::Denied(why) => format!("card {card} assigned; no door yet: {why}"),
+        };
+        let commit = Commit {
+            credentials_put: vec![record.clone()],
+            activity: vec![Activity::new(now, Outcome::Added, person.id, reason)],
+            ..Commit::default()
+        };
+        self.apply(commit, now).await?;
+        Ok(record)
+    }
+
+    pub async fn remove_credential(&self, card: u64) -> Result<CredentialRecord, EngineError> {
+        let record = self
+            .store
+            .credential(card)?
+            .ok_or(EngineError::UnknownCard(card))?;
+        let now = self.clock.now();
+        let commit = Commit {
+            credentials_remove: vec![card],
+            activity: vec![Activity::new(
+                now,
+                Outcome::Disabled,
+                record.person_id.clone(),
+                format!("card {card} removed; revoked at every controller"),
+            )],
+            ..Commit::default()
+        };
+        self.apply(commit, now).await?;
+        Ok(record)
+    }
+
+    /// Adds a person who belongs to no source. They keep the access their groups give until an
+    /// administrator changes it; a source record matching them exactly links to them later.
+    pub async fn add_person(&self, new: NewPerson) -> Result<Person, EngineError> {
+        if new.first_name.trim().is_empty() && new.last_name.trim().is_empty() {
+            return Err(EngineError::Refused(
+                "a person needs a first or last name".into(),
+            ));
+        }
+        let now = self.clock.now();
+        let country = self.config.site.default_country.parse().ok();
+        let phone =
+            match new
+                .phone
+                .as_deref()
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+            {
+                None => None,
+                Some(raw) => Some(crate::sync::e164(raw, country).ok_or_else(|| {
+                    EngineError::Refused(format!("`{raw}` is not a phone number"))
+                })?),
+            };
+        let person = Person {
+            id: format!("p{:06}", self.store.next_id()?),
+            link: None,
+            first_name: new.first_name.trim().to_string(),
+            last_name: new.last_name.trim().to_string(),
+            email: new
+                .email
+                .map(|e| e.trim().to_lowercase())
+                .filter(|e| !e.is_empty()),
+            phone,
+            unit: new
+                .unit
+                .map(|u| self.config.policy.units.canonical(&u))
+                .filter(|u| !u.is_empty()),
+            status: "current".to_string(),
+            lease_start: None,
+            lease_end: None,
+            move_in: None,
+            move_out: None,
+            person_type: new.person_type,
+            access_enabled: true,
+            decoupled: false,
+            tags: Vec::new(),
+            notes: String::new(),
+            at_source: true,
+            removed_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let commit = Commit {
+            people: vec![person.clone()],
+            activity: vec![Activity::new(
+                now,
+                Outcome::Added,
+                person.id.clone(),
+                format!("{} added locally", person.display_name()),
+            )],
+            ..Commit::default()
+        };
+        self.apply(commit, now).await?;
+        Ok(person)
+    }
+
+    /// Decouples (sync skips the person entirely) or recouples them.
+    pub async fn set_decoupled(&self, query: &str, decoupled: bool) -> Result<Person, EngineError> {
+        let mut person = self.resolve_person(query)?;
+        if person.decoupled == decoupled {
+            return Ok(person);
+        }
+        let now = self.clock.now();
+        person.decoupled = decoupled;
+        person.updated_at = now;
+        let reason = if decoupled {
+            "decoupled: sync will leave this person alone"
+        } else {
+            "recoupled: the next pass updates this person from their source again"
+        };
+        let commit = Commit {
+            people: vec![person.clone()],
+            activity: vec![Activity::new(
+                now,
+                Outcome::Updated,
+                person.id.clone(),
+                reason,
+            )],
+            ..Commit::default()
+        };
+        self.apply(commit, now).await?;
+        Ok(person)
+    }
+
+    /// The person's access right now, in the words status and explain use.
+    pub fn access_of(&self, person: &Person, now: Timestamp) -> Access {
+        self.policy.access(person, now)
+    }
+}
