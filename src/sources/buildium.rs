@@ -287,12 +287,6 @@ impl BuildiumSource {
                     url: response.url.clone(),
                     reason,
                 };
-                let page_total: usize = response
-                    .header("x-total-count")
-                    .ok_or_else(|| incomplete("no X-Total-Count header".to_string()))?
-                    .trim()
-                    .parse()
-                    .map_err(|_| incomplete("X-Total-Count is not a number".to_string()))?;
                 let page = match response.json()? {
                     Value::Array(page) => page,
                     other => {
@@ -302,6 +296,12 @@ impl BuildiumSource {
                         });
                     }
                 };
+                let page_total: usize = response
+                    .header("x-total-count")
+                    .ok_or_else(|| incomplete("no X-Total-Count header".to_string()))?
+                    .trim()
+                    .parse()
+                    .map_err(|_| incomplete("X-Total-Count is not a number".to_string()))?;
                 match total {
                     None => total = Some(page_total),
                     Some(t) if t != page_total => {

@@ -136,6 +136,7 @@ pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<
         ids,
     };
     let mut listed: HashSet<&str> = HashSet::new();
+    // Ids listed more than once and already reported.
     let mut applied: HashSet<&str> = HashSet::new();
     // Which record claimed each person this pass: a second claim is a duplicate.
     let mut claimed: HashMap<String, String> = HashMap::new();
@@ -153,19 +154,27 @@ pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<
         }
     }
 
+    let mut times: HashMap<&str, usize> = HashMap::new();
+    for raw in &input.pull.records {
+        *times.entry(raw.external_id.as_str()).or_default() += 1;
+    }
     for raw in &input.pull.records {
         let ext = raw.external_id.as_str();
         listed.insert(ext);
-        if !applied.insert(ext) {
-            pass.log(
-                Outcome::Flagged,
-                ext,
-                ext,
-                format!(
-                    "external id listed twice by `{}`; the first record was used",
-                    input.source
-                ),
-            );
+        let count = times.get(ext).copied().unwrap_or(1);
+        if count > 1 {
+            // Which copy is right cannot be known, and picking one would depend on order.
+            if applied.insert(ext) {
+                pass.log(
+                    Outcome::Flagged,
+                    ext,
+                    ext,
+                    format!(
+                        "external id listed {count} times by `{}`; none applied, kept as it was",
+                        input.source
+                    ),
+                );
+            }
             continue;
         }
         let link = SourceLink {
@@ -425,9 +434,9 @@ fn disable_absent(pass: &mut Pass<'_>, listed: &HashSet<&str>) {
         .input
         .people
         .iter()
+        .map(|p| pass.current(p))
         .filter(|p| p.is_from(source) && p.at_source && !p.decoupled)
         .filter(|p| !p.external_id().is_some_and(|e| listed.contains(e)))
-        .map(|p| pass.current(p))
         .collect();
     for person in absent {
         let ext = person.external_id().unwrap_or_default().to_string();

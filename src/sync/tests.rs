@@ -1,1 +1,718 @@
+//! One table-driven test per sync rule, each asserting the outcome and the reason; then the
+//! properties: idempotence, order independence, and no revocation past the guard.
 
+use std::collections::HashSet;
+
+use jiff::Timestamp;
+use jiff::civil::date;
+use proptest::prelude::*;
+
+use super::{PassInput, PassPlan, Refusal, plan_pass};
+use crate::config::{MatchKey, PolicyConfig, RequireIdentifier};
+use crate::sources::{Pull, SkippedRecord, SourceRecord};
+use crate::store::{
+    Activity, Alert, AlertKind, GuardState, Outcome, Person, PersonType, Resolution, SourceLink,
+};
+
+const SOURCE: &str = "pms";
+
+fn now() -> Timestamp {
+    Timestamp::from_second(1_781_539_200).expect("in range")
+}
+
+fn record(ext: &str) -> SourceRecord {
+    SourceRecord {
+        external_id: ext.to_string(),
+        first_name: "Ada".to_string(),
+        last_name: format!("Lovelace {ext}"),
+        email: Some(format!("{}@example.com", ext.to_lowercase())),
+        phone: Some("+15550100101".to_string()),
+        unit: Some("101".to_string()),
+        status: "current".to_string(),
+        lease_start: Some(date(2025, 8, 1)),
+        lease_end: None,
+        move_in: Some(date(2025, 8, 1)),
+        move_out: None,
+    }
+}
+
+/// The person an earlier pass made from `record(ext)`.
+fn linked(id: &str, ext: &str) -> Person {
+    let mut p = super::new_person(id.to_string(), SOURCE, &record(ext), Timestamp::UNIX_EPOCH);
+    p.unit = Some("101".to_string());
+    p
+}
+
+fn local(id: &str, first: &str, last: &str, email: Option<&str>) -> Person {
+    let mut p = linked(id, "unused");
+    p.link = None;
+    p.first_name = first.to_string();
+    p.last_name = last.to_string();
+    p.email = email.map(String::from);
+    p
+}
+
+fn pull(records: Vec<SourceRecord>) -> Pull {
+    Pull {
+        records,
+        ..Pull::default()
+    }
+}
+
+/// The world a pass sees.
+#[derive(Default)]
+struct World {
+    people: Vec<Person>,
+    ignored: HashSet<SourceLink>,
+    alerts: Vec<Alert>,
+    guard: GuardState,
+    policy: PolicyConfig,
+}
+
+impl World {
+    fn with(people: Vec<Person>) -> World {
+        World {
+            people,
+            ..World::default()
+        }
+    }
+
+    fn run(&self, pull: &Pull) -> Result<PassPlan, Refusal> {
+        let input = PassInput {
+            source: SOURCE,
+            pull,
+            people: &self.people,
+            ignored: &self.ignored,
+            alerts: &self.alerts,
+            guard: &self.guard,
+            policy: &self.policy,
+            country: Some(phonenumber::country::Id::US),
+            now: now(),
+        };
+        let mut next = 1000;
+        plan_pass(&input, &mut || {
+            next += 1;
+            next
+        })
+    }
+
+    fn plan(&self, records: Vec<SourceRecord>) -> PassPlan {
+        self.run(&pull(records))
+            .expect("a non-empty pull is planned")
+    }
+
+    /// Applies a plan the way the engine commits it.
+    fn apply(&mut self, plan: &PassPlan) {
+        for p in &plan.people {
+            match self.people.iter_mut().find(|q| q.id == p.id) {
+                Some(q) => *q = p.clone(),
+                None => self.people.push(p.clone()),
+            }
+        }
+        for a in &plan.alerts {
+            match self.alerts.iter_mut().find(|b| b.id == a.id) {
+                Some(b) => *b = a.clone(),
+                None => self.alerts.push(a.clone()),
+            }
+        }
+        if let Some(g) = &plan.guard {
+            self.guard = g.clone();
+        }
+    }
+}
+
+/// The single activity entry about `subject` with `outcome`.
+fn entry<'a>(plan: &'a PassPlan, outcome: Outcome, subject: &str) -> &'a Activity {
+    let found: Vec<_> = plan
+        .activity
+        .iter()
+        .filter(|a| a.outcome == outcome && a.subject == subject)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one {outcome:?} entry for {subject}: {:#?}",
+        plan.activity
+    );
+    found[0]
+}
+
+fn planned<'a>(plan: &'a PassPlan, id: &str) -> Option<&'a Person> {
+    plan.people.iter().find(|p| p.id == id)
+}
+
+#[test]
+fn an_empty_or_unreadable_listing_is_refused() {
+    let world = World::with(vec![linked("p1", "T-1")]);
+    assert_eq!(
+        world.run(&Pull::default()).expect_err("empty"),
+        Refusal::Empty
+    );
+    let garbage = Pull {
+        skipped: vec![SkippedRecord {
+            index: 0,
+            external_id: None,
+            reason: "id: missing".into(),
+        }],
+        ..Pull::default()
+    };
+    assert_eq!(world.run(&garbage).expect_err("garbage"), Refusal::Empty);
+}
+
+#[test]
+fn eligibility_rules_skip_with_the_exact_reason() {
+    let mut no_unit = record("T-1");
+    no_unit.unit = None;
+    let mut no_contact = record("T-2");
+    no_contact.email = None;
+    no_contact.phone = None;
+    let mut past = record("T-3");
+    past.status = "past".into();
+    let excluded = record("T-4");
+    let mut blank_unit = record("T-5");
+    blank_unit.unit = Some(" # ".into());
+    let cases = [
+        (no_unit, "no unit"),
+        (no_contact, "neither email nor phone"),
+        (past, "lease status `past`, which carries no access"),
+        (excluded, "excluded by policy.exclude (`t-4@example.com`)"),
+        (blank_unit, "no unit"),
+    ];
+    let mut world = World::default();
+    world.policy.exclude = vec!["T-4@EXAMPLE.COM".into()];
+    for (rec, reason) in cases {
+        let ext = rec.external_id.clone();
+        let plan = world.plan(vec![rec]);
+        assert!(plan.people.is_empty(), "{ext}");
+        let e = entry(&plan, Outcome::Skipped, &ext);
+        assert!(e.reason.contains(reason), "{ext}: {}", e.reason);
+        assert_eq!(e.source.as_deref(), Some(SOURCE));
+        assert_eq!(e.external_id.as_deref(), Some(ext.as_str()));
+    }
+}
+
+#[test]
+fn require_identifier_policies() {
+    let mut email_only = record("T-1");
+    email_only.phone = None;
+    let mut phone_only = record("T-2");
+    phone_only.email = None;
+    let cases = [
+        (RequireIdentifier::Email, &phone_only, Some("no email")),
+        (RequireIdentifier::Email, &email_only, None),
+        (RequireIdentifier::Phone, &email_only, Some("no phone")),
+        (RequireIdentifier::Both, &email_only, Some("both required")),
+        (RequireIdentifier::EmailOrPhone, &phone_only, None),
+    ];
+    for (policy, rec, reason) in cases {
+        let mut world = World::default();
+        world.policy.require_identifier = policy;
+        let plan = world.plan(vec![rec.clone()]);
+        match reason {
+            None => assert_eq!(plan.added, 1, "{policy:?}"),
+            Some(reason) => {
+                let e = entry(&plan, Outcome::Skipped, &rec.external_id);
+                assert!(e.reason.contains(reason), "{policy:?}: {}", e.reason);
+            }
+        }
+    }
+}
+
+#[test]
+fn normalisation_canonicalises_unit_email_and_phone() {
+    let mut rec = record("T-1");
+    rec.unit = Some("Apt 12-03".into());
+    rec.email = Some("  Ada.Lovelace@Example.COM ".into());
+    rec.phone = Some("(212) 555-0142".into());
+    let plan = World::default().plan(vec![rec]);
+    let p = &plan.people[0];
+    assert_eq!(p.unit.as_deref(), Some("1203"));
+    assert_eq!(p.email.as_deref(), Some("ada.lovelace@example.com"));
+    assert_eq!(p.phone.as_deref(), Some("+12125550142"));
+
+    let mut bad_phone = record("T-2");
+    bad_phone.phone = Some("ask the front desk".into());
+    let plan = World::default().plan(vec![bad_phone]);
+    assert_eq!(plan.people[0].phone, None);
+    let e = &plan.activity[0];
+    assert!(
+        e.reason.contains("not a phone number; left out"),
+        "{}",
+        e.reason
+    );
+}
+
+#[test]
+fn correlation_external_id_first() {
+    let world = World::with(vec![linked("p1", "T-1")]);
+    let mut rec = record("T-1");
+    rec.first_name = "Augusta".into();
+    let plan = world.plan(vec![rec]);
+    assert_eq!(plan.people.len(), 1);
+    assert_eq!(plan.people[0].id, "p1");
+    let e = entry(&plan, Outcome::Updated, "p1");
+    assert!(e.reason.contains("changed first_name"), "{}", e.reason);
+}
+
+#[test]
+fn correlation_exact_name_and_email_links_a_local_person() {
+    let world = World::with(vec![local(
+        "p9",
+        "Ada",
+        "Lovelace T-1",
+        Some("t-1@example.com"),
+    )]);
+    let plan = world.plan(vec![record("T-1")]);
+    let p = planned(&plan, "p9").expect("linked, not created");
+    assert_eq!(
+        p.link.as_ref().map(ToString::to_string).as_deref(),
+        Some("pms:T-1")
+    );
+    assert_eq!(plan.added, 0);
+    let e = entry(&plan, Outcome::Updated, "p9");
+    assert!(e.reason.contains("match exactly"), "{}", e.reason);
+}
+
+#[test]
+fn correlation_partial_matches_go_to_review_without_access() {
+    let same_email = local("p9", "Ada", "Byron", Some("t-1@example.com"));
+    let mut same_name_unit = local("p8", "Ada", "Lovelace T-2", Some("other@example.com"));
+    same_name_unit.unit = Some("101".into());
+    let cases = [
+        (same_email, "T-1", "same email, different name"),
+        (same_name_unit, "T-2", "same name and unit, different email"),
+    ];
+    for (person, ext, why) in cases {
+        let world = World::with(vec![person.clone()]);
+        let plan = world.plan(vec![record(ext)]);
+        assert!(plan.people.is_empty(), "no access change until reviewed");
+        let e = entry(&plan, Outcome::Flagged, ext);
+        assert!(
+            e.reason.contains(why) && e.reason.contains("review"),
+            "{}",
+            e.reason
+        );
+        assert_eq!(plan.alerts.len(), 1);
+        let AlertKind::PartialMatch { candidate, .. } = &plan.alerts[0].kind else {
+            panic!("{:?}", plan.alerts[0].kind)
+        };
+        assert_eq!(candidate, &person.id);
+    }
+}
+
+#[test]
+fn an_open_review_is_not_raised_twice() {
+    let mut world = World::with(vec![local("p9", "Ada", "Byron", Some("t-1@example.com"))]);
+    let first = world.plan(vec![record("T-1")]);
+    world.apply(&first);
+    let second = world.plan(vec![record("T-1")]);
+    assert!(second.alerts.is_empty());
+    let e = entry(&second, Outcome::Flagged, "T-1");
+    assert!(
+        e.reason.contains("still waiting for review"),
+        "{}",
+        e.reason
+    );
+}
+
+#[test]
+fn no_match_creates_and_roommates_sharing_an_email_are_both_kept() {
+    let mut a = record("T-1");
+    a.email = Some("family@example.com".into());
+    let mut b = record("T-2");
+    b.email = Some("family@example.com".into());
+    b.first_name = "Bea".into();
+    let mut world = World::default();
+    let first = world.plan(vec![a.clone()]);
+    world.apply(&first);
+    let plan = world.plan(vec![a, b]);
+    assert_eq!(plan.added, 1);
+    let added = plan
+        .activity
+        .iter()
+        .find(|x| x.outcome == Outcome::Added)
+        .expect("added");
+    assert!(
+        added
+            .reason
+            .contains("shares its email with p001001, both kept"),
+        "{}",
+        added.reason
+    );
+}
+
+#[test]
+fn email_change_on_a_linked_person_is_held_with_an_alert() {
+    let mut world = World::with(vec![linked("p1", "T-1")]);
+    let mut rec = record("T-1");
+    rec.email = Some("new@example.com".into());
+    rec.unit = Some("202".into());
+    let plan = world.plan(vec![rec.clone()]);
+    let p = planned(&plan, "p1").expect("other fields still update");
+    assert_eq!(p.email.as_deref(), Some("t-1@example.com"), "email held");
+    assert_eq!(p.unit.as_deref(), Some("202"));
+    let e = entry(&plan, Outcome::Flagged, "p1");
+    assert!(
+        e.reason.contains("from t-1@example.com to new@example.com"),
+        "{}",
+        e.reason
+    );
+    assert!(matches!(
+        plan.alerts[0].kind,
+        AlertKind::EmailMismatch { .. }
+    ));
+
+    // Ignored by an administrator: held silently from then on.
+    world.apply(&plan);
+    world.alerts[0].resolved = Some(Resolution {
+        at: now(),
+        how: "ignore".into(),
+    });
+    let again = world.plan(vec![rec]);
+    assert!(
+        again.alerts.is_empty() && again.flagged == 0,
+        "{:#?}",
+        again.activity
+    );
+}
+
+#[test]
+fn two_records_claiming_one_person_raise_a_duplicate() {
+    let mut world = World::with(vec![linked("p1", "T-1")]);
+    world.policy.match_key = MatchKey::Email;
+    let mut twin = record("T-9");
+    twin.email = Some("t-1@example.com".into());
+    let plan = world.plan(vec![record("T-1"), twin]);
+    assert!(matches!(plan.alerts[0].kind, AlertKind::Duplicate));
+    let e = entry(&plan, Outcome::Flagged, "p1");
+    assert!(e.reason.contains("both match p1"), "{}", e.reason);
+
+    // Claimed by another source: duplicate, not a second person.
+    let mut other = linked("p2", "X-1");
+    other.link = Some(SourceLink {
+        source: "roster".into(),
+        external_id: "X-1".into(),
+    });
+    other.first_name = "Ada".into();
+    other.last_name = "Lovelace T-5".into();
+    other.email = Some("t-5@example.com".into());
+    let plan = World::with(vec![other]).plan(vec![record("T-5")]);
+    assert!(plan.people.is_empty());
+    let e = entry(&plan, Outcome::Flagged, "T-5");
+    assert!(
+        e.reason.contains("already belongs to roster:X-1"),
+        "{}",
+        e.reason
+    );
+}
+
+#[test]
+fn match_key_email_and_unit_and_name_follow_a_rekeyed_record() {
+    let mut rekeyed = record("NEW-1");
+    rekeyed.email = Some("t-1@example.com".into());
+    rekeyed.last_name = "Lovelace T-1".into();
+    for key in [MatchKey::Email, MatchKey::UnitAndName] {
+        let mut world = World::with(vec![linked("p1", "T-1")]);
+        world.policy.match_key = key;
+        let plan = world.plan(vec![rekeyed.clone()]);
+        let p = planned(&plan, "p1").expect("same person");
+        assert_eq!(p.external_id(), Some("NEW-1"), "{key:?}");
+        assert_eq!(plan.added + plan.disabled, 0, "{key:?}");
+    }
+    let world = World::with(vec![linked("p1", "T-1")]);
+    let plan = world.plan(vec![rekeyed]);
+    assert_eq!(
+        (plan.added, plan.disabled),
+        (0, 1),
+        "external_id: a new id is a new record"
+    );
+}
+
+#[test]
+fn ownership_admin_fields_survive_and_decoupled_people_are_skipped() {
+    let mut p = linked("p1", "T-1");
+    p.access_enabled = false;
+    p.person_type = PersonType::Staff;
+    p.tags = vec!["board".into()];
+    p.notes = "keeps a dog".into();
+    let mut rec = record("T-1");
+    rec.last_name = "King".into();
+    let plan = World::with(vec![p.clone()]).plan(vec![rec.clone()]);
+    let after = planned(&plan, "p1").expect("updated");
+    assert_eq!(after.last_name, "King");
+    assert_eq!(
+        (
+            after.access_enabled,
+            after.person_type,
+            &after.tags,
+            &after.notes
+        ),
+        (false, PersonType::Staff, &p.tags, &p.notes)
+    );
+
+    p.decoupled = true;
+    let plan = World::with(vec![p.clone()]).plan(vec![rec]);
+    assert!(plan.people.is_empty());
+    let e = entry(&plan, Outcome::Skipped, "p1");
+    assert!(e.reason.contains("decoupled"), "{}", e.reason);
+    // And never disabled for being absent either.
+    let plan = World::with(vec![p, linked("p2", "T-2")]).plan(vec![record("T-2")]);
+    assert_eq!(plan.disabled, 0);
+}
+
+#[test]
+fn removal_at_source_disables_and_keeps_the_person() {
+    let plan =
+        World::with(vec![linked("p1", "T-1"), linked("p2", "T-2")]).plan(vec![record("T-2")]);
+    let gone = planned(&plan, "p1").expect("kept, written");
+    assert!(!gone.at_source);
+    assert_eq!(gone.removed_at, Some(now()));
+    let e = entry(&plan, Outcome::Disabled, "p1");
+    assert!(
+        e.reason.contains("no longer listed") && e.reason.contains("kept"),
+        "{}",
+        e.reason
+    );
+
+    // Listed again: back.
+    let mut world = World::with(vec![gone.clone()]);
+    let plan = world.plan(vec![record("T-1")]);
+    world.apply(&plan);
+    assert!(world.people[0].at_source);
+    assert!(
+        entry(&plan, Outcome::Updated, "p1")
+            .reason
+            .contains("listed again")
+    );
+}
+
+#[test]
+fn absence_proves_nothing_in_a_changes_only_or_partly_unreadable_listing() {
+    let world = World::with(vec![linked("p1", "T-1"), linked("p2", "T-2")]);
+    let mut changes = pull(vec![record("T-2")]);
+    changes.changes_only = true;
+    assert_eq!(world.run(&changes).expect("plan").disabled, 0);
+
+    let mut partial = pull(vec![record("T-2")]);
+    partial.skipped.push(SkippedRecord {
+        index: 1,
+        external_id: None,
+        reason: "id: missing".into(),
+    });
+    let plan = world.run(&partial).expect("plan");
+    assert_eq!(plan.disabled, 0);
+    assert!(
+        entry(&plan, Outcome::Flagged, "p1")
+            .reason
+            .contains("unreadable records; kept")
+    );
+}
+
+#[test]
+fn ignored_records_are_skipped() {
+    let mut world = World::default();
+    world.ignored.insert(SourceLink {
+        source: SOURCE.into(),
+        external_id: "T-1".into(),
+    });
+    let plan = world.plan(vec![record("T-1")]);
+    assert!(plan.people.is_empty());
+    assert!(
+        entry(&plan, Outcome::Skipped, "T-1")
+            .reason
+            .contains("ignored by an administrator")
+    );
+}
+
+fn building(n: usize) -> (World, Vec<SourceRecord>) {
+    let records: Vec<_> = (0..n).map(|i| record(&format!("T-{i}"))).collect();
+    let people = (0..n)
+        .map(|i| linked(&format!("p{i:03}"), &format!("T-{i}")))
+        .collect();
+    (World::with(people), records)
+}
+
+#[test]
+fn the_mass_change_guard_holds_then_approve_or_reject_decides() {
+    // 100 active; 11 leave: more than 10 AND more than 5 % → held.
+    let (mut world, records) = building(100);
+    let plan = world.plan(records[11..].to_vec());
+    assert_eq!(plan.disabled, 0);
+    assert_eq!(plan.held.len(), 11);
+    assert!(plan.people.iter().all(|p| p.at_source));
+    let AlertKind::MassDisable { people } = &plan.alerts[0].kind else {
+        panic!("{:?}", plan.alerts)
+    };
+    assert_eq!(people.len(), 11);
+    assert!(
+        plan.alerts[0].message.contains("11 of 100"),
+        "{}",
+        plan.alerts[0].message
+    );
+    assert!(
+        entry(&plan, Outcome::Flagged, "p000")
+            .reason
+            .contains("held by the mass-change guard")
+    );
+    world.apply(&plan);
+
+    // The same pass again: still held, no second alert.
+    let again = world.plan(records[11..].to_vec());
+    assert_eq!((again.held.len(), again.alerts.len()), (11, 0));
+
+    // Rejected: held silently.
+    let mut rejected = World {
+        guard: GuardState {
+            rejected: world.guard.held.clone(),
+            ..GuardState::default()
+        },
+        ..World::with(world.people.clone())
+    };
+    let plan = rejected.plan(records[11..].to_vec());
+    assert_eq!(
+        (plan.held.len(), plan.alerts.len(), plan.disabled),
+        (11, 0, 0)
+    );
+    rejected.apply(&plan);
+
+    // Approved: exactly that set goes through.
+    world.guard = GuardState {
+        approved: world.guard.held.clone(),
+        ..GuardState::default()
+    };
+    let plan = world.plan(records[11..].to_vec());
+    assert_eq!((plan.disabled, plan.held.len()), (11, 0));
+    assert_eq!(plan.guard, Some(GuardState::default()));
+
+    // Approval covers only the approved set: one more leaver holds the pass again.
+    let (mut world, records) = building(100);
+    world.guard.approved = (0..11).map(|i| format!("p{i:03}")).collect();
+    let plan = world.plan(records[12..].to_vec());
+    assert_eq!((plan.disabled, plan.held.len()), (0, 12));
+}
+
+#[test]
+fn under_either_limit_the_pass_goes_through() {
+    let (world, records) = building(100);
+    assert_eq!(
+        world.plan(records[10..].to_vec()).disabled,
+        10,
+        "10 is not more than 10"
+    );
+    let (world, records) = building(1000);
+    assert_eq!(
+        world.plan(records[11..].to_vec()).disabled,
+        11,
+        "1.1 % is under 5 %"
+    );
+}
+
+#[test]
+fn status_changes_that_end_access_count_towards_the_guard() {
+    let (world, mut records) = building(100);
+    for r in &mut records[..20] {
+        r.status = "past".into();
+    }
+    let plan = world.plan(records);
+    assert_eq!(plan.held.len(), 20);
+    assert!(
+        plan.people.iter().all(|p| p.status == "current"),
+        "held people keep their status"
+    );
+}
+
+fn shuffled(mut records: Vec<SourceRecord>, seed: u64) -> Vec<SourceRecord> {
+    let len = records.len();
+    if len > 1 {
+        let mut x = seed | 1;
+        for i in (1..len).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            records.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+    }
+    records
+}
+
+fn arb_records() -> impl Strategy<Value = Vec<SourceRecord>> {
+    prop::collection::vec((0u32..40, 0u8..3, any::<bool>()), 1..30).prop_map(|rows| {
+        rows.into_iter()
+            .map(|(id, status, email)| {
+                let mut r = record(&format!("T-{id}"));
+                r.status = ["current", "notice", "past"][usize::from(status)].to_string();
+                if !email {
+                    r.email = None;
+                }
+                r
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #[test]
+    fn the_same_snapshot_twice_changes_nothing_the_second_time(records in arb_records()) {
+        let mut world = World::default();
+        let first = world.plan(records.clone());
+        world.apply(&first);
+        let second = world.plan(records);
+        prop_assert!(second.people.is_empty(), "{:#?}", second.people);
+        prop_assert_eq!(second.added + second.updated + second.disabled, 0);
+    }
+
+    #[test]
+    fn record_order_does_not_change_the_outcome(records in arb_records(), seed in any::<u64>()) {
+        let (world, _) = building(20);
+        let a = world.plan(records.clone());
+        let b = world.plan(shuffled(records, seed));
+        let summary = |p: &PassPlan| {
+            let mut people: Vec<_> = p.people.iter().map(|x| (x.external_id().map(String::from), x.status.clone(), x.at_source)).collect();
+            people.sort();
+            (people, p.added, p.updated, p.disabled, p.skipped, p.flagged)
+        };
+        prop_assert_eq!(summary(&a), summary(&b));
+    }
+
+    #[test]
+    fn a_snapshot_missing_more_than_the_threshold_never_revokes_before_approval(
+        n in 40usize..200,
+        missing in 0.06f64..0.9,
+        seed in any::<u64>(),
+    ) {
+        let (world, records) = building(n);
+        let keep = n - ((n as f64 * missing).ceil() as usize).max(11).min(n - 1);
+        let listing: Vec<_> = shuffled(records, seed).into_iter().take(keep).collect();
+        let plan = world.plan(listing);
+        prop_assert_eq!(plan.disabled, 0);
+        prop_assert!(plan.people.iter().all(|p| p.at_source));
+        prop_assert_eq!(plan.held.len(), n - keep);
+    }
+}
+
+#[test]
+fn an_id_listed_twice_applies_neither_copy_and_disables_nobody() {
+    let world = World::with(vec![linked("p1", "T-1")]);
+    let mut changed = record("T-1");
+    changed.status = "past".into();
+    let plan = world.plan(vec![record("T-1"), changed, record("T-2")]);
+    assert!(planned(&plan, "p1").is_none());
+    assert_eq!((plan.added, plan.disabled), (1, 0));
+    assert!(
+        entry(&plan, Outcome::Flagged, "T-1")
+            .reason
+            .contains("listed 2 times")
+    );
+}
+
+#[test]
+fn a_readable_record_applies_even_when_an_unreadable_one_shares_its_id() {
+    let mut listing = pull(vec![record("T-1")]);
+    listing.skipped.push(SkippedRecord {
+        index: 0,
+        external_id: Some("T-1".into()),
+        reason: "move_in: not a date".into(),
+    });
+    let plan = World::default().run(&listing).expect("plan");
+    assert_eq!(plan.added, 1);
+}

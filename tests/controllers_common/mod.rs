@@ -18,7 +18,7 @@ use crate::common::{PATIENCE, call, config_text};
 
 /// A config for the fixture PMS plus `controllers` (TOML for `[[broker]]` and `[[controller]]`
 /// tables); each controller in `doors` gets door 0 and every resident gets every door.
-pub fn config(dir: &Path, pms_url: &str, controllers: &str, doors: &[&str]) -> Config {
+pub fn building_config(dir: &Path, pms_url: &str, controllers: &str, doors: &[&str]) -> Config {
     let mut text = config_text(dir, pms_url, &[]);
     text.push_str(controllers);
     for name in doors {
@@ -65,8 +65,11 @@ where
 
 /// Cards a simulated Modbus device holds.
 pub fn cards(device: &SimDevice) -> Vec<u64> {
-    let held: BTreeMap<u64, Credential> =
-        device.table().into_iter().map(|(_, c)| (c.card, c)).collect();
+    let held: BTreeMap<u64, Credential> = device
+        .table()
+        .into_iter()
+        .map(|(_, c)| (c.card, c))
+        .collect();
     held.into_keys().collect()
 }
 
@@ -84,7 +87,11 @@ pub async fn wait_for_device_cards(device: &SimDevice, want: &[u64]) {
 
 /// The activity log, newest first.
 pub async fn activity(dir: &Path) -> Vec<Value> {
-    call(dir, Request::Activity { limit: 1000 })
+    // Built from JSON so fields added to the request later keep their defaults.
+    let request: Request =
+        serde_json::from_value(serde_json::json!({"verb": "activity", "limit": 1000}))
+            .expect("activity request");
+    call(dir, request)
         .await
         .as_array()
         .cloned()
