@@ -60,7 +60,7 @@ async fn reports_are_paged_joined_and_mapped() {
     assert_eq!(first.lease_start, Some(jiff::civil::date(2025, 8, 1)));
     assert_eq!(
         pull.records[2].move_out,
-        Some(jiff::civil::date(2026, 7, 31))
+        Some(jiff::civil::date(2035, 7, 31))
     );
 
     let log = server.common().log();

@@ -94,7 +94,7 @@ async fn a_full_pull_pages_in_a_stable_order_with_both_auth_headers() {
         .iter()
         .find(|r| r.external_id == "1004")
         .expect("1004");
-    assert_eq!(notice.move_out, Some(jiff::civil::date(2026, 7, 31)));
+    assert_eq!(notice.move_out, Some(jiff::civil::date(2035, 7, 31)));
 }
 
 #[tokio::test]

@@ -20,10 +20,10 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {
     /// The daemon's control socket.
-    #[arg(long, env = "LINTEL_SOCKET", default_value = DEFAULT_SOCKET_PATH)]
+    #[arg(long, global = true, env = "LINTEL_SOCKET", default_value = DEFAULT_SOCKET_PATH)]
     pub socket: PathBuf,
     /// Print the daemon's answer as JSON.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub json: bool,
 }
 

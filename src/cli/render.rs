@@ -15,6 +15,14 @@ fn or_never<T: std::fmt::Display>(v: &Option<T>) -> String {
         .map_or_else(|| "never".to_string(), ToString::to_string)
 }
 
+/// An indented second line under a status row, when there is something to say.
+fn detail(label: &str, value: &Option<String>) -> String {
+    value
+        .as_ref()
+        .map(|v| format!("\n{:>20}{label}: {v}", ""))
+        .unwrap_or_default()
+}
+
 pub fn status(s: &Status) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", s.summary);
@@ -33,10 +41,7 @@ pub fn status(s: &Status) -> String {
             if src.enabled { "enabled" } else { "disabled" },
             or_never(&src.last_success_at),
             src.people_in_scope,
-            src.last_error
-                .as_ref()
-                .map(|e| format!("\n{:>20}last error: {e}", ""))
-                .unwrap_or_default()
+            detail("last pass", &src.last_pass) + &detail("last error", &src.last_error)
         );
     }
     let p = &s.people;
@@ -56,10 +61,7 @@ pub fn status(s: &Status) -> String {
             c.credentials,
             c.pending_ops,
             or_never(&c.last_ack_at),
-            c.last_error
-                .as_ref()
-                .map(|e| format!("\n{:>20}last error: {e}", ""))
-                .unwrap_or_default()
+            detail("last error", &c.last_error)
         );
     }
     let _ = writeln!(

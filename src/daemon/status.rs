@@ -35,6 +35,8 @@ pub struct SourceStatus {
     pub last_success_at: Option<Timestamp>,
     pub last_error: Option<String>,
     pub people_in_scope: usize,
+    /// What the last successful pass did, in one line.
+    pub last_pass: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -87,7 +89,8 @@ impl Engine {
         let mut sources = Vec::new();
         for runner in &self.sources {
             let state = self.store.source_state(&runner.name)?;
-            if runner.enabled {
+            let enabled = runner.enabled && !state.disabled;
+            if enabled {
                 match (&state.last_error, state.last_success_at) {
                     (Some(e), _) => alert(
                         "source_failing",
@@ -105,12 +108,30 @@ impl Engine {
             sources.push(SourceStatus {
                 name: runner.name.clone(),
                 kind: runner.kind.to_string(),
-                enabled: runner.enabled,
+                enabled,
                 last_attempt_at: state.last_attempt_at,
                 last_success_at: state.last_success_at,
                 last_error: state.last_error,
                 people_in_scope: state.people_in_scope,
+                last_pass: state.last_pass,
             });
+        }
+
+        // Open alerts from sync: reviews, duplicates, held passes.
+        let stored = self.store.alerts()?;
+        let mut pending_review = 0;
+        for a in stored.iter().filter(|a| a.resolved.is_none()) {
+            pending_review += usize::from(a.kind.is_review());
+            let subject = a
+                .person
+                .clone()
+                .or_else(|| a.external_id.clone())
+                .unwrap_or_default();
+            alert(
+                a.kind.name(),
+                &subject,
+                format!("alert {}: {}", a.id, a.message),
+            );
         }
 
         let people = self.store.people()?;
@@ -122,7 +143,7 @@ impl Engine {
             total: people.len(),
             active,
             disabled: people.len() - active,
-            pending_review: 0,
+            pending_review,
         };
 
         let mut controllers = Vec::new();

@@ -735,7 +735,7 @@ mod tests {
             json!({"tenant_id": "x", "occupancy_id": 22, "status": "Vacant-Unrented"}),
         ];
         let roll = [
-            json!({"occupancy_id": 21, "lease_from": "2025-08-01", "lease_to": "2026-07-31",
+            json!({"occupancy_id": 21, "lease_from": "2025-08-01", "lease_to": "2035-07-31",
             "move_in": "2025-08-01", "move_out": null, "status": "Current"}),
         ];
         let pull = parse_reports(&dir, &roll, &HashMap::new());
@@ -744,7 +744,7 @@ mod tests {
         assert_eq!(r.email.as_deref(), Some("test.tenant@example.com"));
         assert_eq!(r.phone.as_deref(), Some("+15550100111"));
         assert_eq!(r.unit.as_deref(), Some("2B"));
-        assert_eq!(r.lease_end, Some(jiff::civil::date(2026, 7, 31)));
+        assert_eq!(r.lease_end, Some(jiff::civil::date(2035, 7, 31)));
         assert_eq!(pull.skipped[0].external_id.as_deref(), Some("x"));
         assert!(pull.skipped[0].reason.contains("Vacant-Unrented"));
     }

@@ -542,7 +542,7 @@ mod tests {
         let l = Lease::active(1, "101");
         cases.push((l.clone(), "current"));
         let mut notice = l.clone();
-        notice.move_out = Some(("2026-07-31".into(), "2026-05-01".into()));
+        notice.move_out = Some(("2035-07-31".into(), "2035-05-01".into()));
         cases.push((notice, "notice"));
         let mut evict = l.clone();
         evict.eviction_pending = true;
@@ -567,7 +567,7 @@ mod tests {
     #[test]
     fn fields_are_read_and_notice_sets_move_out() {
         let mut lease = Lease::active(1, "206");
-        lease.move_out = Some(("2026-07-31".into(), "2026-05-01".into()));
+        lease.move_out = Some(("2035-07-31".into(), "2035-05-01".into()));
         lease.move_in = Some("2025-08-01T00:00:00".into());
         let r = record(&tenant(42, "Test", "Tenant", &[lease])).expect("record");
         assert_eq!(r.external_id, "42");
@@ -575,9 +575,9 @@ mod tests {
         assert_eq!(r.phone.as_deref(), Some("+15550100042"));
         assert_eq!(r.unit.as_deref(), Some("206"));
         assert_eq!(r.lease_start, Some(jiff::civil::date(2025, 8, 1)));
-        assert_eq!(r.lease_end, Some(jiff::civil::date(2026, 7, 31)));
+        assert_eq!(r.lease_end, Some(jiff::civil::date(2035, 7, 31)));
         assert_eq!(r.move_in, Some(jiff::civil::date(2025, 8, 1)));
-        assert_eq!(r.move_out, Some(jiff::civil::date(2026, 7, 31)));
+        assert_eq!(r.move_out, Some(jiff::civil::date(2035, 7, 31)));
         assert_eq!(r.status, "notice");
     }
 

@@ -275,6 +275,9 @@ pub struct SourceState {
     pub last_success_at: Option<Timestamp>,
     pub last_error: Option<String>,
     pub people_in_scope: usize,
+    /// What the last successful pass did, in one line.
+    #[serde(default)]
+    pub last_pass: Option<String>,
     /// Turned off at run time (bulk delete with `--disable-source`), overriding the config.
     #[serde(default)]
     pub disabled: bool,

@@ -258,6 +258,7 @@ async fn commit_writes_every_part_and_it_reads_back() {
         last_success_at: Some(ts(1_600)),
         last_error: None,
         people_in_scope: 2,
+        last_pass: Some("pass ok".to_string()),
         disabled: false,
     };
     commit(

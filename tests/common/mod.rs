@@ -260,3 +260,30 @@ pub async fn drained(store: &lintel::store::Store, controller: &str) {
     })
     .await;
 }
+
+/// Runs the real `lintel` binary; returns its exit code and everything it printed.
+pub async fn lintel_cli(args: &[&str]) -> (Option<i32>, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_lintel"))
+        .args(args)
+        .env_remove("LINTEL_SOCKET")
+        .output()
+        .await
+        .expect("run lintel");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+impl Building {
+    /// Runs a client verb of the real binary against this building's daemon.
+    pub async fn cli(&self, args: &[&str]) -> (Option<i32>, String) {
+        let socket = socket(self.path());
+        let mut all: Vec<&str> = args.to_vec();
+        let socket = socket.to_str().expect("utf-8 path").to_string();
+        all.extend(["--socket", &socket]);
+        lintel_cli(&all).await
+    }
+}

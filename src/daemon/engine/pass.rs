@@ -65,6 +65,10 @@ impl Engine {
             dry_run,
             ..PassReport::default()
         };
+        if !self.source_enabled(runner) {
+            report.error = Some(format!("source `{}` is switched off", runner.name));
+            return report;
+        }
         let mut state = self.store.source_state(&runner.name).unwrap_or_default();
         state.last_attempt_at = Some(started);
         let pull = match runner.adapter.pull(kind).await {
@@ -95,24 +99,26 @@ impl Engine {
         state.last_success_at = Some(started);
         state.last_error = None;
         state.people_in_scope = in_scope;
+        let summary = format!(
+            "pass ok: {in_scope} listed, {} added, {} updated, {} disabled, {} skipped, {} flagged{}",
+            plan.added,
+            plan.updated,
+            plan.disabled,
+            plan.skipped,
+            plan.flagged,
+            if plan.held.is_empty() {
+                String::new()
+            } else {
+                format!(", {} held by the mass-change guard", plan.held.len())
+            }
+        );
+        state.last_pass = Some(summary.clone());
         let mut activity = plan.activity;
         activity.push(Activity::new(
             started,
             Outcome::Processed,
             runner.name.clone(),
-            format!(
-                "pass ok: {in_scope} listed, {} added, {} updated, {} disabled, {} skipped, {} flagged{}",
-                plan.added,
-                plan.updated,
-                plan.disabled,
-                plan.skipped,
-                plan.flagged,
-                if plan.held.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {} held by the mass-change guard", plan.held.len())
-                }
-            ),
+            summary,
         ));
         let commit = Commit {
             people: plan.people,
@@ -128,6 +134,16 @@ impl Engine {
         if let Err(e) = self.apply(commit, started).await {
             report.ok = false;
             report.error = Some(format!("cannot store the pass: {e}"));
+        }
+        let retention = &self.config.activity;
+        let before = started
+            .checked_sub(
+                jiff::SignedDuration::try_from(retention.max_age)
+                    .unwrap_or(jiff::SignedDuration::MAX),
+            )
+            .unwrap_or(Timestamp::MIN);
+        if let Err(e) = self.store.trim_activity(retention.max_entries, before) {
+            tracing::warn!(error = %e, "cannot trim the activity log");
         }
         report
     }

@@ -1,0 +1,314 @@
+//! The sync rules end to end: through the real daemon, the control socket and the `lintel`
+//! binary, against the fixture PMS and a simulated controller.
+
+mod common;
+
+use common::*;
+use lintel::control::Request;
+
+/// N residents, each with a card `100 + i`, all on the door.
+async fn furnished(n: usize) -> Building {
+    let b = Building::start(residents(n), 256).await;
+    let cards: Vec<(String, u64)> = (1..=n)
+        .map(|i| (format!("R-{i}"), 100 + i as u64))
+        .collect();
+    let refs: Vec<(&str, u64)> = cards.iter().map(|(p, c)| (p.as_str(), *c)).collect();
+    b.issue(&refs).await;
+    b
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_source_never_changes_any_controller() {
+    let b = furnished(6).await;
+    let before = held(&b.door);
+    b.door.clear_writes();
+    let listing = residents(6);
+    for round in 0..6 {
+        if round % 2 == 0 {
+            b.pms.set_residents(vec![]);
+        } else {
+            b.pms.set_residents(listing.clone());
+        }
+        let passes = sync_now(b.path()).await;
+        assert_eq!(passes[0]["ok"], round % 2 == 1, "round {round}: {passes}");
+        assert_eq!(
+            b.store().outbox_len("door"),
+            0,
+            "round {round}: nothing queued"
+        );
+    }
+    assert_eq!(held(&b.door), before);
+    assert!(
+        b.door.writes().is_empty(),
+        "no frame reached the controller: {:?}",
+        b.door.writes()
+    );
+    b.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mass_disable_is_held_until_approved() {
+    let b = furnished(30).await;
+    // 12 of 30 vanish: more than 10 and more than 5 %.
+    b.pms.set_residents(residents(18));
+    let (code, out) = b.cli(&["sync-now"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("12 HELD by the mass-change guard"), "{out}");
+    assert_eq!(b.store().outbox_len("door"), 0, "nothing revoked");
+    assert_eq!(held(&b.door).len(), 30);
+
+    let (code, out) = b.cli(&["status"]).await;
+    assert_eq!(code, Some(1), "held pass degrades status: {out}");
+    assert!(
+        out.contains("[mass_disable]") && out.contains("12 of 30"),
+        "{out}"
+    );
+
+    let (code, out) = b.cli(&["sync", "approve", "pms"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("12 disabled"), "{out}");
+    let want: Vec<u64> = (101..=118).collect();
+    wait_for_cards(&b.door, &want).await;
+    let (_, out) = b.cli(&["alerts"]).await;
+    assert!(out.contains("no alerts"), "{out}");
+    b.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_mass_disable_keeps_everyone() {
+    let b = furnished(30).await;
+    b.pms.set_residents(residents(5));
+    sync_now(b.path()).await;
+    let (code, out) = b.cli(&["sync", "reject", "pms"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    let again = sync_now(b.path()).await;
+    assert_eq!(again[0]["held"], 25, "{again}");
+    let (_, alerts) = b.cli(&["alerts"]).await;
+    assert!(
+        alerts.contains("no alerts"),
+        "rejected set is held silently: {alerts}"
+    );
+    assert_eq!(held(&b.door).len(), 30);
+    b.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_changes_nothing_and_shows_the_first_rows() {
+    let b = furnished(3).await;
+    b.pms.remove("R-2");
+    b.pms.push(resident("R-9", "current"));
+    let (code, out) = b.cli(&["sync-now", "--dry-run"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("pms: would be — 1 added, 0 updated, 1 disabled"),
+        "{out}"
+    );
+    assert!(
+        out.contains("disabled p") && out.contains("added p"),
+        "{out}"
+    );
+    assert_eq!(b.store().people().expect("people").len(), 3);
+    assert!(
+        b.store()
+            .people()
+            .expect("people")
+            .iter()
+            .all(|p| p.at_source)
+    );
+    b.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_match_waits_for_review_then_links() {
+    let b = Building::start(vec![resident("R-1", "current")], 16).await;
+    // Staff added on site; the PMS then lists someone with the same email, another name.
+    let (code, out) = b
+        .cli(&[
+            "people",
+            "add",
+            "--first",
+            "Sam",
+            "--last",
+            "Other",
+            "--email",
+            "r-7@example.com",
+            "--unit",
+            "Apt 101",
+        ])
+        .await;
+    assert_eq!(code, Some(0), "{out}");
+    let local = b
+        .store()
+        .people()
+        .expect("people")
+        .into_iter()
+        .find(|p| p.link.is_none())
+        .expect("local");
+    assert_eq!(local.unit.as_deref(), Some("101"));
+    b.issue(&[(local.id.as_str(), 777)]).await;
+    b.pms.push(resident("R-7", "current"));
+    let passes = sync_now(b.path()).await;
+    assert_eq!(passes[0]["flagged"], 1, "{passes}");
+    let status = call(b.path(), Request::Status).await;
+    assert_eq!(status["people"]["pending_review"], 1, "{status}");
+
+    let alerts = call(b.path(), Request::Alerts { all: false }).await;
+    let id = alerts[0]["id"].as_u64().expect("alert id");
+    let (code, out) = b
+        .cli(&["review", "resolve", &id.to_string(), "--link"])
+        .await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!("pms record R-7 linked to {}", local.id)),
+        "{out}"
+    );
+    let now_linked = b.store().person(&local.id).expect("store").expect("person");
+    assert_eq!(now_linked.external_id(), Some("R-7"));
+    assert_eq!(
+        now_linked.last_name, "Resident R-7",
+        "source-owned fields now come from the PMS"
+    );
+    let passes = sync_now(b.path()).await;
+    assert_eq!(
+        (passes[0]["flagged"].as_u64(), passes[0]["added"].as_u64()),
+        (Some(0), Some(0)),
+        "{passes}"
+    );
+
+    // Without the flags the CLI says what it needs.
+    let (code, out) = b.cli(&["review", "resolve", &id.to_string()]).await;
+    assert_ne!(code, Some(0));
+    assert!(out.contains("--link") || out.contains("required"), "{out}");
+    b.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decoupled_people_are_left_alone_and_explain_says_why() {
+    let b = furnished(2).await;
+    let (code, out) = b.cli(&["people", "decouple", "R-1"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    b.pms.remove("R-1");
+    sync_now(b.path()).await;
+    assert!(
+        held(&b.door).contains_key(&101),
+        "a decoupled person is never disabled by sync"
+    );
+
+    let (code, out) = b.cli(&["explain", "R-1"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("decoupled"), "{out}");
+    assert!(
+        out.contains("door-door      YES  opens: door confirmed card(s) [101]"),
+        "{out}"
+    );
+
+    b.cli(&["credentials", "remove", "102"]).await;
+    let (_, out) = b.cli(&["explain", "R-2", "--door", "door-door"]).await;
+    assert!(out.contains("no   they hold no card"), "{out}");
+    let (code, out) = b.cli(&["people", "show", "nobody@example.com"]).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("no person matches"), "{out}");
+    b.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_delete_needs_the_token_of_exactly_the_previewed_set() {
+    let b = furnished(4).await;
+    let (code, out) = b
+        .cli(&["bulk-delete", "--source", "pms", "--preview"])
+        .await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("4 people synced from pms would be deleted"),
+        "{out}"
+    );
+    let token = out
+        .split("--confirm ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("token printed")
+        .to_string();
+
+    // The set changes: the old token is refused.
+    b.pms.push(resident("R-5", "current"));
+    sync_now(b.path()).await;
+    let (code, out) = b
+        .cli(&["bulk-delete", "--source", "pms", "--confirm", &token])
+        .await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("preview again"), "{out}");
+
+    let (_, out) = b
+        .cli(&["bulk-delete", "--source", "pms", "--preview"])
+        .await;
+    let token = out
+        .split("--confirm ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("token")
+        .to_string();
+    let (code, out) = b
+        .cli(&[
+            "bulk-delete",
+            "--source",
+            "pms",
+            "--confirm",
+            &token,
+            "--disable-source",
+        ])
+        .await;
+    assert_eq!(code, Some(0), "{out}");
+    wait_for_cards(&b.door, &[]).await;
+    assert!(b.store().people().expect("people").is_empty());
+    let activity = call(
+        b.path(),
+        Request::Activity {
+            limit: 500,
+            search: Some("bulk delete".into()),
+        },
+    )
+    .await;
+    let entries = activity.as_array().expect("list");
+    let deleted = entries
+        .iter()
+        .filter(|a| {
+            a["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("deleted by bulk delete"))
+        })
+        .count();
+    assert_eq!(deleted, 5, "{activity}");
+    assert!(
+        entries
+            .iter()
+            .any(|a| a["reason"] == "source switched off by bulk delete"),
+        "{activity}"
+    );
+    let passes = sync_now(b.path()).await;
+    assert!(
+        passes.as_array().expect("list").is_empty(),
+        "source switched off: {passes}"
+    );
+    b.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_is_searchable_and_each_entry_can_be_shown() {
+    let b = furnished(2).await;
+    b.pms.remove("R-2");
+    sync_now(b.path()).await;
+    let (code, out) = b.cli(&["activity", "--search", "R-2"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("disabled"))
+        .expect("the removal is found");
+    let id = line.split_whitespace().next().expect("id");
+    let (code, out) = b.cli(&["activity", "show", id]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("record   R-2") && out.contains("no longer listed"),
+        "{out}"
+    );
+    b.daemon.stop().await;
+}
