@@ -123,7 +123,9 @@ fn key_paths(prefix: &str, table: &toml::Table, out: &mut BTreeSet<String>) {
         };
         match value {
             toml::Value::Table(inner) => key_paths(&path, inner, out),
-            toml::Value::Array(items) if items.iter().all(toml::Value::is_table) => {
+            toml::Value::Array(items)
+                if !items.is_empty() && items.iter().all(toml::Value::is_table) =>
+            {
                 for item in items {
                     let item = item.as_table().expect("checked above");
                     let name = match item.get("kind").and_then(toml::Value::as_str) {
@@ -197,12 +199,24 @@ fn every_key_the_parser_accepts_is_documented() {
     let rest = [
         "site.name",
         "site.timezone",
+        "site.default_country",
         "store.path",
         "control.socket",
         "control.read_group",
         "log.level",
         "sync.interval",
         "policy.lease_statuses",
+        "policy.exclude",
+        "policy.require_identifier",
+        "policy.require_unit",
+        "policy.match_key",
+        "policy.mass_disable.max_count",
+        "policy.mass_disable.max_percent",
+        "policy.units.strip_prefixes",
+        "policy.units.remove",
+        "policy.units.uppercase",
+        "activity.max_entries",
+        "activity.max_age",
         "access.start_time",
         "access.end_time",
         "dispatch.retry_min",

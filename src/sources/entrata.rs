@@ -667,7 +667,7 @@ mod tests {
     fn statuses_guarantors_cancelled_and_month_to_month() {
         let map = default_status_ids();
         let mut leases = Vec::new();
-        for (sid, _) in &map {
+        for sid in map.keys() {
             leases.push(lease(
                 &format!("L{sid}"),
                 sid,

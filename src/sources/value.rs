@@ -104,7 +104,7 @@ pub fn wrapped<'a>(item: &'a Value, outer: &str, inner: &str) -> Result<Vec<&'a 
 pub fn date_part(text: &str) -> &str {
     let t = text.trim();
     match t.find('T') {
-        Some(i) if i == 10 => &t[..10],
+        Some(10) => &t[..10],
         _ => t,
     }
 }
