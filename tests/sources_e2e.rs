@@ -12,6 +12,9 @@ use lintel::sources::fixtures::Fault;
 use lintel::sources::fixtures::buildium::{self, BuildiumServer};
 use serde_json::json;
 
+/// (what, faults by request number (0 = every request), what the error must say)
+type FaultCase = (&'static str, Vec<(usize, Fault)>, &'static str);
+
 fn config(dir: &Path, base_url: &str, door: &str, incremental_every: &str) -> lintel::Config {
     let secret = dir.join("buildium.secret");
     std::fs::write(&secret, format!("{}\n", buildium::CLIENT_SECRET)).expect("secret");
@@ -99,7 +102,7 @@ async fn every_source_fault_fails_the_pass_and_revokes_nobody() {
     let baseline: BTreeSet<u64> = held(&door).keys().copied().collect();
     assert_eq!(baseline.len(), ids.len());
 
-    let faults: Vec<(&str, Vec<(usize, Fault)>, &str)> = vec![
+    let faults: Vec<FaultCase> = vec![
         ("5xx", vec![(0, Fault::Status(503))], "answered HTTP 503"),
         (
             "429 with a long Retry-After",

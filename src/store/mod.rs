@@ -113,7 +113,9 @@ fn flatten(e: TransactionError<StoreError>) -> StoreError {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(path).open()?;
+        // Every write is flushed explicitly before it is acknowledged, so no background flusher
+        // is needed (and without one, closing the store releases it at once).
+        let db = sled::Config::new().path(path).flush_every_ms(None).open()?;
         let store = Store {
             people: db.open_tree("people")?,
             people_ext: db.open_tree("people_by_external_id")?,

@@ -689,3 +689,39 @@ async fn two_cards_claiming_one_slot_in_one_commit_conflict() {
     assert!(pending(&store, C).is_empty());
     assert!(store.people().expect("reads").is_empty());
 }
+
+#[tokio::test]
+async fn activity_retention_drops_the_oldest_by_count_and_by_age() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    commit(
+        &store,
+        Commit {
+            activity: (1..=6).map(activity).collect(),
+            ..Commit::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        store.trim_activity(4, ts(0)).expect("trim"),
+        2,
+        "over the count"
+    );
+    assert_eq!(
+        store.trim_activity(10, ts(5)).expect("trim"),
+        2,
+        "older than the cut-off"
+    );
+    let left: Vec<String> = store
+        .activity(10)
+        .expect("reads")
+        .into_iter()
+        .map(|a| a.subject)
+        .collect();
+    assert_eq!(left, ["s6", "s5"]);
+    assert_eq!(
+        store.search_activity("S5", 10).expect("search").len(),
+        1,
+        "search ignores case"
+    );
+}
