@@ -144,13 +144,13 @@ async fn credential_requests_with_bad_arguments_are_refused_clearly() {
     };
     let e = refused(Request::CredentialsAdd {
         person: "nobody".into(),
-        card: 22,
+        card: "22".into(),
     })
     .await;
     assert!(e.contains("no person matches `nobody`"), "{e}");
     let e = refused(Request::CredentialsAdd {
         person: "R-2".into(),
-        card: 21,
+        card: "21".into(),
     })
     .await;
     assert!(e.contains("card 21 already belongs"), "{e}");

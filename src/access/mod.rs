@@ -200,7 +200,8 @@ impl Policy {
                             doors: mask,
                             valid_from: window.from.map_or(0, unix_u32),
                             valid_until: window.until.map(unix_u32),
-                            pin: None,
+                            // Controllers hold PINs as numbers; the policy keeps them short.
+                            pin: person.pin.as_deref().and_then(|p| p.parse().ok()),
                         },
                     );
                 }

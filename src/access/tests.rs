@@ -104,6 +104,7 @@ fn person(id: &str) -> Person {
         person_type: PersonType::Resident,
         access_enabled: true,
         decoupled: false,
+        pin: None,
         tags: Vec::new(),
         notes: String::new(),
         at_source: true,
@@ -118,6 +119,7 @@ fn person(id: &str) -> Person {
 fn card(card: u32, person_id: &str) -> CredentialRecord {
     CredentialRecord {
         card: card.into(),
+        credential: crate::credentials::Credential::raw(card.into()).expect("a card number"),
         person_id: person_id.to_string(),
         added_at: ts(0),
     }

@@ -208,14 +208,27 @@ pub enum CredentialsCommand {
     /// Assign a card to a person (lintel id, external id, email or an existing card number).
     Add {
         person: String,
+        /// `w26:FC:CN`, `w34:FC:CN`, `w37:FC:CN`, `uid:04A1B2C3`, or the number the reader reports.
         #[arg(long)]
-        card: u64,
+        card: String,
         #[command(flatten)]
         client: ClientArgs,
     },
     /// Take a card away; it is revoked at every controller before anything else queued.
     Remove {
         card: u64,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Set, generate or clear a person's keypad PIN (unique across people).
+    Pin {
+        person: String,
+        #[arg(long, group = "pin")]
+        set: Option<String>,
+        #[arg(long, group = "pin")]
+        generate: bool,
+        #[arg(long, group = "pin")]
+        clear: bool,
         #[command(flatten)]
         client: ClientArgs,
     },

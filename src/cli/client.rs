@@ -11,7 +11,7 @@ use super::args::{
 use super::render;
 use crate::control::Request;
 use crate::control::client::{ClientError, request};
-use crate::daemon::engine::{NewPerson, ReviewAction};
+use crate::daemon::engine::{NewPerson, PinChange, ReviewAction};
 use crate::store::PersonType;
 
 /// Exit code when the daemon cannot be reached at all.
@@ -82,6 +82,23 @@ fn request_of(command: Command) -> Result<(ClientArgs, Request), String> {
             card,
             client,
         }) => (client, Request::CredentialsAdd { person, card }),
+        Command::Credentials(CredentialsCommand::Pin {
+            person,
+            set,
+            generate,
+            clear,
+            client,
+        }) => {
+            let change = match (set, generate, clear) {
+                (Some(digits), _, _) => PinChange::Set(digits),
+                (None, true, _) => PinChange::Generate,
+                (None, false, true) => PinChange::Clear,
+                (None, false, false) => {
+                    return Err("say --set DIGITS, --generate or --clear".into());
+                }
+            };
+            (client, Request::CredentialsPin { person, change })
+        }
         Command::Credentials(CredentialsCommand::Remove { card, client }) => {
             (client, Request::CredentialsRemove { card })
         }

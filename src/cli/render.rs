@@ -136,9 +136,19 @@ pub fn reply(req: &Request, value: &Value, json: bool) -> Result<ExitCode, serde
                 }
             )
         }
-        Request::CredentialsAdd { person, card } => {
-            format!("card {card} assigned to {person}; controllers are being updated\n")
+        Request::CredentialsAdd { person, .. } => {
+            let c: CredentialRecord = serde_json::from_value(value.clone())?;
+            format!(
+                "card {} (reader number {}) assigned to {person}; controllers are being updated\n",
+                c.credential, c.card
+            )
         }
+        Request::CredentialsPin { person, .. } => match value.as_str() {
+            Some(pin) => {
+                format!("PIN for {person} is {pin}; hand it over now, it is not shown again\n")
+            }
+            None => format!("PIN for {person} cleared\n"),
+        },
         Request::CredentialsRemove { card } => {
             format!("card {card} removed; revocation queued ahead of everything else\n")
         }

@@ -43,6 +43,9 @@ pub struct Config {
     pub dispatch: DispatchConfig,
     #[serde(default)]
     pub activity: ActivityConfig,
+    /// Keypad PIN rules. Default: exactly 4 digits, which every controller profile can hold.
+    #[serde(default = "default_pins")]
+    pub pins: crate::credentials::PinPolicy,
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
     #[serde(default, rename = "broker")]
@@ -64,6 +67,14 @@ pub struct SiteConfig {
     /// ISO 3166 country whose numbering plan applies to phone numbers given without `+`.
     #[serde(default = "default_country")]
     pub default_country: String,
+}
+
+fn default_pins() -> crate::credentials::PinPolicy {
+    crate::credentials::PinPolicy {
+        min_len: 4,
+        max_len: 4,
+        reject_weak: true,
+    }
 }
 
 fn default_country() -> String {

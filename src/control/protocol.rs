@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::daemon::engine::{NewPerson, ReviewAction};
+use crate::daemon::engine::{NewPerson, PinChange, ReviewAction};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verb", rename_all = "kebab-case")]
@@ -39,7 +39,12 @@ pub enum Request {
     },
     CredentialsAdd {
         person: String,
-        card: u64,
+        /// As typed: `w26:FC:CN`, `uid:HEX`, or the number the reader reports.
+        card: String,
+    },
+    CredentialsPin {
+        person: String,
+        change: PinChange,
     },
     CredentialsRemove {
         card: u64,
@@ -81,6 +86,7 @@ impl Request {
             | Request::PeopleDecouple { .. }
             | Request::PeopleRecouple { .. }
             | Request::CredentialsAdd { .. }
+            | Request::CredentialsPin { .. }
             | Request::CredentialsRemove { .. }
             | Request::BulkDeleteConfirm { .. } => true,
             Request::Status

@@ -144,7 +144,8 @@ async fn dispatch(
         Request::PeopleAdd(new) => ok(engine.add_person(new).await),
         Request::PeopleDecouple { person } => ok(engine.set_decoupled(&person, true).await),
         Request::PeopleRecouple { person } => ok(engine.set_decoupled(&person, false).await),
-        Request::CredentialsAdd { person, card } => ok(engine.add_credential(&person, card).await),
+        Request::CredentialsAdd { person, card } => ok(engine.add_credential(&person, &card).await),
+        Request::CredentialsPin { person, change } => ok(engine.set_pin(&person, change).await),
         Request::CredentialsRemove { card } => ok(engine.remove_credential(card).await),
         Request::CredentialsList => ok(engine.store.credentials()),
         Request::Activity { limit, search } => match search {

@@ -212,7 +212,7 @@ async fn issue_demo_cards(daemon: &Daemon) -> Result<(), DemoError> {
             continue;
         }
         let card = FIRST_CARD + n as u64;
-        match engine.add_credential(&person.id, card).await {
+        match engine.add_credential(&person.id, &card.to_string()).await {
             Ok(_) | Err(EngineError::CardTaken { .. }) => {}
             Err(e) => return Err(e.into()),
         }

@@ -65,6 +65,9 @@ pub struct Person {
     pub access_enabled: bool,
     /// Sync skips a decoupled person entirely.
     pub decoupled: bool,
+    /// Keypad PIN, unique across people; sent with each of their cards. Never logged.
+    #[serde(default)]
+    pub pin: Option<String>,
     pub tags: Vec<String>,
     pub notes: String,
 
@@ -99,7 +102,10 @@ impl Person {
 /// A card issued on site to a person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialRecord {
+    /// The number the reader reports, which controllers compare.
     pub card: u64,
+    /// The card as issued (format, facility code, UID…), for people to recognise.
+    pub credential: crate::credentials::Credential,
     pub person_id: String,
     pub added_at: Timestamp,
 }

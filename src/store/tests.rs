@@ -43,6 +43,7 @@ fn person(id: &str, external_id: &str) -> Person {
         person_type: PersonType::Resident,
         access_enabled: true,
         decoupled: false,
+        pin: None,
         tags: Vec::new(),
         notes: String::new(),
         at_source: true,
@@ -250,6 +251,7 @@ async fn commit_writes_every_part_and_it_reads_back() {
     });
     let cred = CredentialRecord {
         card: 42,
+        credential: crate::credentials::Credential::raw(42).expect("card"),
         person_id: "p1".to_string(),
         added_at: ts(1_500),
     };
@@ -437,6 +439,7 @@ async fn slot_conflict_aborts_the_whole_commit() {
             people: vec![person("p2", "T-2")],
             credentials_put: vec![CredentialRecord {
                 card: 2,
+                credential: crate::credentials::Credential::raw(2).expect("card"),
                 person_id: "p2".to_string(),
                 added_at: ts(1_000),
             }],

@@ -487,6 +487,7 @@ pub fn new_person(id: String, source: &str, r: &SourceRecord, now: Timestamp) ->
         person_type: PersonType::Resident,
         access_enabled: true,
         decoupled: false,
+        pin: None,
         tags: Vec::new(),
         notes: String::new(),
         at_source: true,

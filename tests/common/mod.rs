@@ -125,7 +125,7 @@ pub async fn add_card(dir: &Path, person: &str, card: u64) {
         dir,
         Request::CredentialsAdd {
             person: person.to_string(),
-            card,
+            card: card.to_string(),
         },
     )
     .await;

@@ -11,7 +11,7 @@ mod review;
 pub use bulk::BulkPreview;
 pub use explain::Explanation;
 pub use pass::PassReport;
-pub use people::NewPerson;
+pub use people::{NewPerson, PinChange};
 pub use review::ReviewAction;
 
 use std::collections::{HashMap, HashSet};

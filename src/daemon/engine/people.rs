@@ -5,7 +5,17 @@ use jiff::Timestamp;
 
 use super::{Engine, EngineError};
 use crate::access::Access;
+use crate::credentials::{generate_pin, parse_card};
 use crate::store::{Activity, Commit, CredentialRecord, Outcome, Person, PersonType};
+
+/// What to do with a person's PIN.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PinChange {
+    Set(String),
+    Generate,
+    Clear,
+}
 
 /// A person added on site rather than by a source (staff, vendors, or a resident before the
 /// PMS lists them).
@@ -56,11 +66,16 @@ impl Engine {
         }
     }
 
+    /// Issues the card `spec` (`w26:FC:CN`, `uid:HEX`, a plain number…) to a person.
     pub async fn add_credential(
         &self,
         person: &str,
-        card: u64,
+        spec: &str,
     ) -> Result<CredentialRecord, EngineError> {
+        let credential = parse_card(spec).map_err(|e| EngineError::Refused(e.to_string()))?;
+        let card = credential.card_number().ok_or_else(|| {
+            EngineError::Refused("a PIN is not a card: use `lintel credentials pin`".into())
+        })?;
         if card == 0 {
             return Err(EngineError::CardZero);
         }
@@ -72,14 +87,17 @@ impl Engine {
             });
         }
         let now = self.clock.now();
+        let reason = match self.policy.access(&person, now) {
+            Access::Granted { .. } => format!("card {credential} ({card}) assigned"),
+            Access::Denied(why) => {
+                format!("card {credential} ({card}) assigned; no door yet: {why}")
+            }
+        };
         let record = CredentialRecord {
             card,
+            credential,
             person_id: person.id.clone(),
             added_at: now,
-        };
-        let reason = match self.policy.access(&person, now) {
-            Access::Granted { .. } => format!("card {card} assigned"),
-            Access::Denied(why) => format!("card {card} assigned; no door yet: {why}"),
         };
         let commit = Commit {
             credentials_put: vec![record.clone()],
@@ -154,6 +172,7 @@ impl Engine {
             person_type: new.person_type,
             access_enabled: true,
             decoupled: false,
+            pin: None,
             tags: Vec::new(),
             notes: String::new(),
             at_source: true,
@@ -201,6 +220,61 @@ impl Engine {
         };
         self.apply(commit, now).await?;
         Ok(person)
+    }
+
+    /// Sets, generates (`pin` = None) or clears a person's keypad PIN. PINs are unique across
+    /// people. Returns the PIN set, so the operator can hand it over; it is never logged.
+    pub async fn set_pin(
+        &self,
+        query: &str,
+        pin: PinChange,
+    ) -> Result<Option<String>, EngineError> {
+        let mut person = self.resolve_person(query)?;
+        let policy = &self.config.pins;
+        let people = self.store.people()?;
+        let taken = |candidate: &str| {
+            people
+                .iter()
+                .any(|p| p.id != person.id && p.pin.as_deref() == Some(candidate))
+        };
+        let new = match pin {
+            PinChange::Clear => None,
+            PinChange::Set(digits) => {
+                policy
+                    .check(&digits)
+                    .map_err(|e| EngineError::Refused(e.to_string()))?;
+                if taken(&digits) {
+                    return Err(EngineError::Refused(
+                        "that PIN belongs to someone else; choose another".into(),
+                    ));
+                }
+                Some(digits)
+            }
+            PinChange::Generate => Some(
+                generate_pin(policy, &taken, &mut rand::rng())
+                    .map_err(|e| EngineError::Refused(e.to_string()))?,
+            ),
+        };
+        let now = self.clock.now();
+        let reason = if new.is_some() {
+            "keypad PIN set"
+        } else {
+            "keypad PIN cleared"
+        };
+        person.pin = new.clone();
+        person.updated_at = now;
+        let commit = Commit {
+            activity: vec![Activity::new(
+                now,
+                Outcome::Updated,
+                person.id.clone(),
+                reason,
+            )],
+            people: vec![person],
+            ..Commit::default()
+        };
+        self.apply(commit, now).await?;
+        Ok(new)
     }
 
     /// The person's access right now, in the words status and explain use.
