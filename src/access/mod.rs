@@ -10,7 +10,7 @@ use jiff::tz::TimeZone;
 use lintel_hal::Credential;
 
 use crate::config::{Config, GroupMatch};
-use crate::store::{CredentialRecord, Person};
+use crate::store::{CredentialRecord, Person, VisitorPass};
 
 /// What every controller should hold, by controller name then card.
 pub type Desired = BTreeMap<String, BTreeMap<u64, Credential>>;
@@ -50,6 +50,8 @@ pub struct Policy {
     statuses: HashSet<String>,
     groups: Vec<Group>,
     controllers: Vec<String>,
+    /// Door name → (controller, index).
+    doors: HashMap<String, (String, u8)>,
 }
 
 impl Policy {
@@ -85,6 +87,10 @@ impl Policy {
                 .map(|s| s.to_lowercase())
                 .collect(),
             groups,
+            doors: doors
+                .iter()
+                .map(|(name, at)| (name.to_string(), at.clone()))
+                .collect(),
             controllers: config
                 .controllers
                 .iter()
@@ -164,9 +170,54 @@ impl Policy {
 
     /// The table every controller should hold at `now`, and the next instant that changes it
     /// without any new input (the earliest window end still ahead).
+    /// Door masks by controller for a list of door names; unknown names are ignored (config
+    /// validation and `visitors add` reject them first).
+    pub fn masks_of(&self, doors: &[String]) -> BTreeMap<String, u8> {
+        let mut masks: BTreeMap<String, u8> = BTreeMap::new();
+        for name in doors {
+            if let Some((controller, index)) = self.doors.get(name) {
+                *masks.entry(controller.clone()).or_default() |= 1 << index;
+            }
+        }
+        masks
+    }
+
+    pub fn has_door(&self, name: &str) -> bool {
+        self.doors.contains_key(name)
+    }
+
+    /// A visitor pass's access at `now`: its own doors (or its host's) within its window.
+    pub fn pass_access(&self, pass: &VisitorPass, host: Option<&Person>, now: Timestamp) -> Access {
+        if let Some(at) = pass.cancelled_at {
+            return Access::Denied(format!("pass cancelled at {at}"));
+        }
+        if pass.to <= now {
+            return Access::Denied(format!("pass ended at {}", pass.to));
+        }
+        let doors = if pass.doors.is_empty() {
+            match host.map(|h| self.access(h, now)) {
+                Some(Access::Granted { doors, .. }) => doors,
+                Some(Access::Denied(why)) => {
+                    return Access::Denied(format!("the host has no access: {why}"));
+                }
+                None => return Access::Denied("the pass names no doors and no host".to_string()),
+            }
+        } else {
+            self.masks_of(&pass.doors)
+        };
+        Access::Granted {
+            doors,
+            window: Window {
+                from: Some(pass.from),
+                until: Some(pass.to),
+            },
+        }
+    }
+
     pub fn desired(
         &self,
         people: &[Person],
+        passes: &[VisitorPass],
         credentials: &[CredentialRecord],
         now: Timestamp,
     ) -> (Desired, Option<Timestamp>) {
@@ -179,12 +230,20 @@ impl Policy {
         for c in credentials {
             cards.entry(c.person_id.as_str()).or_default().push(c.card);
         }
+        let by_id: HashMap<&str, &Person> = people.iter().map(|p| (p.id.as_str(), p)).collect();
+        let holders = people
+            .iter()
+            .map(|p| (p.id.as_str(), self.access(p, now), p.pin.as_deref()))
+            .chain(passes.iter().map(|v| {
+                let host = v.host.as_deref().and_then(|h| by_id.get(h).copied());
+                (v.id.as_str(), self.pass_access(v, host, now), None)
+            }));
         let mut next = None;
-        for person in people {
-            let Some(person_cards) = cards.get(person.id.as_str()) else {
+        for (holder, access, pin) in holders {
+            let Some(person_cards) = cards.get(holder) else {
                 continue;
             };
-            let Access::Granted { doors, window } = self.access(person, now) else {
+            let Access::Granted { doors, window } = access else {
                 continue;
             };
             if let Some(until) = window.until {
@@ -201,7 +260,7 @@ impl Policy {
                             valid_from: window.from.map_or(0, unix_u32),
                             valid_until: window.until.map(unix_u32),
                             // Controllers hold PINs as numbers; the policy keeps them short.
-                            pin: person.pin.as_deref().and_then(|p| p.parse().ok()),
+                            pin: pin.and_then(|p| p.parse().ok()),
                         },
                     );
                 }

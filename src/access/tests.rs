@@ -343,7 +343,7 @@ fn desired_lists_every_card_on_every_reached_controller() {
     let policy = site();
     let people = [person("p1")];
     let credentials = [card(11, "p1"), card(12, "p1")];
-    let (desired, next) = policy.desired(&people, &credentials, ts(NOW));
+    let (desired, next) = policy.desired(&people, &[], &credentials, ts(NOW));
 
     // Every configured controller has a table, even one nobody reaches.
     assert_eq!(
@@ -385,7 +385,7 @@ fn desired_skips_people_without_cards_and_denied_people() {
 
     let people = [with_card, no_card, disabled, ended];
     let credentials = [card(11, "p1"), card(31, "p3"), card(41, "p4")];
-    let (desired, next) = policy.desired(&people, &credentials, ts(NOW));
+    let (desired, next) = policy.desired(&people, &[], &credentials, ts(NOW));
 
     for table in desired.values() {
         assert!(table.keys().all(|&c| c == 11), "{table:?}");
@@ -405,19 +405,19 @@ fn desired_next_is_the_earliest_end_still_ahead() {
     let people = [late, early, open];
     let credentials = [card(1, "p1"), card(2, "p2"), card(3, "p3")];
 
-    let (desired, next) = policy.desired(&people, &credentials, ts(NOW));
+    let (desired, next) = policy.desired(&people, &[], &credentials, ts(NOW));
     assert_eq!(next, Some(ts(JUN_30_1600)));
     assert_eq!(desired["lobby"].len(), 3);
     assert_eq!(desired["lobby"][&3].valid_until, None);
 
     // Once the early window has ended, its card leaves the tables and `next` moves on.
-    let (desired, next) = policy.desired(&people, &credentials, ts(JUN_30_1600));
+    let (desired, next) = policy.desired(&people, &[], &credentials, ts(JUN_30_1600));
     assert_eq!(next, Some(ts(NOV_01_1600)));
     assert!(!desired["lobby"].contains_key(&2));
     assert!(!desired["garage"].contains_key(&2));
 
     // Only open windows left: nothing changes without new input.
-    let (_, next) = policy.desired(&people[2..], &credentials, ts(NOV_01_1600));
+    let (_, next) = policy.desired(&people[2..], &[], &credentials, ts(NOV_01_1600));
     assert_eq!(next, None);
 }
 
@@ -431,7 +431,7 @@ fn desired_gives_each_person_their_own_masks() {
     staff.move_out = None;
     let people = [resident, staff];
     let credentials = [card(11, "p1"), card(21, "s1")];
-    let (desired, next) = policy.desired(&people, &credentials, ts(NOW));
+    let (desired, next) = policy.desired(&people, &[], &credentials, ts(NOW));
 
     assert_eq!(desired["lobby"][&11].doors, 0b11);
     assert_eq!(desired["lobby"][&21].doors, 0b1);

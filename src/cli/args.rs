@@ -80,6 +80,9 @@ pub enum Command {
     /// Manage cards issued on site.
     #[command(subcommand)]
     Credentials(CredentialsCommand),
+    /// Visitor passes: a card that opens chosen doors for a set time.
+    #[command(subcommand)]
+    Visitors(VisitorsCommand),
     /// Show the activity log, newest last; `activity show ID` shows one entry.
     Activity {
         #[command(subcommand)]
@@ -192,6 +195,52 @@ pub enum PeopleCommand {
     },
     Recouple {
         person: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VisitorsCommand {
+    /// Issue a pass; prints it with its id. Times are RFC 3339 or site-local `YYYY-MM-DD HH:MM`.
+    Add {
+        name: String,
+        /// The person visited (their doors are the pass's doors unless --doors is given).
+        #[arg(long, required_unless_present = "unit")]
+        host: Option<String>,
+        #[arg(long)]
+        unit: Option<String>,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// Door names, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        doors: Vec<String>,
+        /// A card for the pass (same forms as `credentials add --card`).
+        #[arg(long)]
+        card: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Cancel a pass; its card is revoked at once.
+    Cancel {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Move a pass's end.
+    Extend {
+        id: String,
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    List {
+        /// `local` (issued here) or `cloud` (from a source).
+        #[arg(long)]
+        origin: Option<String>,
         #[command(flatten)]
         client: ClientArgs,
     },

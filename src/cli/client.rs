@@ -6,13 +6,13 @@ use serde_json::Value;
 
 use super::args::{
     ActivityCommand, ClientArgs, Command, CredentialsCommand, PeopleCommand, ReviewCommand,
-    SyncCommand,
+    SyncCommand, VisitorsCommand,
 };
 use super::render;
 use crate::control::Request;
 use crate::control::client::{ClientError, request};
-use crate::daemon::engine::{NewPerson, PinChange, ReviewAction};
-use crate::store::PersonType;
+use crate::daemon::engine::{NewPass, NewPerson, PinChange, ReviewAction};
+use crate::store::{PassOrigin, PersonType};
 
 /// Exit code when the daemon cannot be reached at all.
 const UNREACHABLE: u8 = 2;
@@ -104,6 +104,43 @@ fn request_of(command: Command) -> Result<(ClientArgs, Request), String> {
         }
         Command::Credentials(CredentialsCommand::List { client }) => {
             (client, Request::CredentialsList)
+        }
+        Command::Visitors(VisitorsCommand::Add {
+            name,
+            host,
+            unit,
+            from,
+            to,
+            doors,
+            card,
+            client,
+        }) => {
+            let new = NewPass {
+                name,
+                host,
+                unit,
+                from,
+                to,
+                doors,
+                card,
+            };
+            (client, Request::VisitorsAdd(new))
+        }
+        Command::Visitors(VisitorsCommand::Cancel { id, client }) => {
+            (client, Request::VisitorsCancel { id })
+        }
+        Command::Visitors(VisitorsCommand::Extend { id, to, client }) => {
+            (client, Request::VisitorsExtend { id, to })
+        }
+        Command::Visitors(VisitorsCommand::List { origin, client }) => {
+            let origin = match origin {
+                None => None,
+                Some(o) => Some(
+                    serde_json::from_value::<PassOrigin>(Value::String(o.clone()))
+                        .map_err(|_| format!("--origin `{o}` is not local or cloud"))?,
+                ),
+            };
+            (client, Request::VisitorsList { origin })
         }
         Command::Activity {
             show: Some(ActivityCommand::Show { id }),

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::control::Request;
 use crate::daemon::engine::{BulkPreview, Explanation, PassReport};
 use crate::daemon::status::Status;
-use crate::store::{Activity, Alert, CredentialRecord, Person};
+use crate::store::{Activity, Alert, CredentialRecord, Person, VisitorPass};
 
 fn or_never<T: std::fmt::Display>(v: &Option<T>) -> String {
     v.as_ref()
@@ -152,6 +152,17 @@ pub fn reply(req: &Request, value: &Value, json: bool) -> Result<ExitCode, serde
         Request::CredentialsRemove { card } => {
             format!("card {card} removed; revocation queued ahead of everything else\n")
         }
+        Request::VisitorsAdd(_)
+        | Request::VisitorsCancel { .. }
+        | Request::VisitorsExtend { .. } => pass_line(&serde_json::from_value(value.clone())?),
+        Request::VisitorsList { .. } => {
+            let passes: Vec<VisitorPass> = serde_json::from_value(value.clone())?;
+            let mut out: String = passes.iter().map(pass_line).collect();
+            if passes.is_empty() {
+                out.push_str("no visitor passes\n");
+            }
+            out
+        }
         Request::CredentialsList => credentials(&serde_json::from_value::<Vec<CredentialRecord>>(
             value.clone(),
         )?),
@@ -186,6 +197,27 @@ pub fn reply(req: &Request, value: &Value, json: bool) -> Result<ExitCode, serde
         print!("{text}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn pass_line(v: &VisitorPass) -> String {
+    format!(
+        "{:<9} {:<20} host {:<9} {} → {}  doors {}{}\n",
+        v.id,
+        v.name,
+        v.host.as_deref().unwrap_or("-"),
+        v.from,
+        v.to,
+        if v.doors.is_empty() {
+            "of the host".to_string()
+        } else {
+            v.doors.join(",")
+        },
+        if v.cancelled_at.is_some() {
+            "  CANCELLED"
+        } else {
+            ""
+        }
+    )
 }
 
 fn person_line(p: &Person) -> String {

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::daemon::engine::{NewPerson, PinChange, ReviewAction};
+use crate::daemon::engine::{NewPass, NewPerson, PinChange, ReviewAction};
+use crate::store::PassOrigin;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verb", rename_all = "kebab-case")]
@@ -50,6 +51,18 @@ pub enum Request {
         card: u64,
     },
     CredentialsList,
+    VisitorsAdd(NewPass),
+    VisitorsCancel {
+        id: String,
+    },
+    VisitorsExtend {
+        id: String,
+        to: String,
+    },
+    VisitorsList {
+        #[serde(default)]
+        origin: Option<PassOrigin>,
+    },
     Activity {
         limit: usize,
         #[serde(default)]
@@ -87,6 +100,9 @@ impl Request {
             | Request::PeopleRecouple { .. }
             | Request::CredentialsAdd { .. }
             | Request::CredentialsPin { .. }
+            | Request::VisitorsAdd(_)
+            | Request::VisitorsCancel { .. }
+            | Request::VisitorsExtend { .. }
             | Request::CredentialsRemove { .. }
             | Request::BulkDeleteConfirm { .. } => true,
             Request::Status
@@ -94,6 +110,7 @@ impl Request {
             | Request::PeopleList
             | Request::PeopleShow { .. }
             | Request::CredentialsList
+            | Request::VisitorsList { .. }
             | Request::Activity { .. }
             | Request::ActivityShow { .. }
             | Request::BulkDeletePreview { .. }

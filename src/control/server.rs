@@ -148,6 +148,10 @@ async fn dispatch(
         Request::CredentialsPin { person, change } => ok(engine.set_pin(&person, change).await),
         Request::CredentialsRemove { card } => ok(engine.remove_credential(card).await),
         Request::CredentialsList => ok(engine.store.credentials()),
+        Request::VisitorsAdd(new) => ok(engine.add_pass(new).await),
+        Request::VisitorsCancel { id } => ok(engine.cancel_pass(&id).await),
+        Request::VisitorsExtend { id, to } => ok(engine.extend_pass(&id, &to).await),
+        Request::VisitorsList { origin } => ok(engine.passes(origin)),
         Request::Activity { limit, search } => match search {
             Some(needle) => ok(engine.store.search_activity(&needle, limit)),
             None => ok(engine.store.activity(limit)),

@@ -16,7 +16,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 pub use model::{
     AckedSlot, Activity, Alert, AlertKind, CredentialRecord, GuardState, OutboxEntry, Outcome,
-    Person, PersonType, Resolution, SourceLink, SourceState,
+    PassOrigin, Person, PersonType, Resolution, SourceLink, SourceState, VisitorPass,
 };
 
 /// Bumped whenever a tree's layout changes; an older lintel refuses a newer store.
@@ -49,6 +49,7 @@ pub struct Store {
     meta: sled::Tree,
     alerts: sled::Tree,
     ignored: sled::Tree,
+    passes: sled::Tree,
 }
 
 /// Everything one decision changes, written in one transaction.
@@ -70,6 +71,8 @@ pub struct Commit {
     /// Source records sync must skip from now on.
     pub ignore: Vec<SourceLink>,
     pub guards: Vec<(String, GuardState)>,
+    /// New or changed visitor passes.
+    pub passes: Vec<VisitorPass>,
 }
 
 impl Commit {
@@ -85,6 +88,7 @@ impl Commit {
             && self.alerts.is_empty()
             && self.ignore.is_empty()
             && self.guards.is_empty()
+            && self.passes.is_empty()
     }
 }
 
@@ -127,6 +131,7 @@ impl Store {
             meta: db.open_tree("meta")?,
             alerts: db.open_tree("alerts")?,
             ignored: db.open_tree("ignored_records")?,
+            passes: db.open_tree("visitor_passes")?,
             db,
         };
         match store.meta.get(SCHEMA_KEY)? {
@@ -256,6 +261,22 @@ impl Store {
             .take(limit)
             .map(|v| decode("activity", &v?))
             .collect()
+    }
+
+    /// Every visitor pass, cancelled and expired ones included.
+    pub fn passes(&self) -> Result<Vec<VisitorPass>, StoreError> {
+        self.passes
+            .iter()
+            .values()
+            .map(|v| decode("visitor pass", &v?))
+            .collect()
+    }
+
+    pub fn pass(&self, id: &str) -> Result<Option<VisitorPass>, StoreError> {
+        self.passes
+            .get(id)?
+            .map(|v| decode("visitor pass", &v))
+            .transpose()
     }
 
     /// Every alert, open and resolved, oldest first.
@@ -402,6 +423,11 @@ impl Store {
             .map(|a| (a.id.to_be_bytes(), encode(a)))
             .collect();
         let ignore: Vec<_> = commit.ignore.iter().map(link_key).collect();
+        let passes: Vec<_> = commit
+            .passes
+            .iter()
+            .map(|p| (p.id.clone(), encode(p)))
+            .collect();
 
         (
             &self.people,
@@ -413,6 +439,7 @@ impl Store {
             &self.meta,
             &self.alerts,
             &self.ignored,
+            &self.passes,
         )
             .transaction(
                 |(
@@ -425,6 +452,7 @@ impl Store {
                     t_meta,
                     t_alerts,
                     t_ignored,
+                    t_passes,
                 )| {
                     for id in &commit.people_remove {
                         if let Some(old) = t_people.remove(id.as_bytes())? {
@@ -489,6 +517,9 @@ impl Store {
                     }
                     for key in &ignore {
                         t_ignored.insert(key.as_slice(), &[])?;
+                    }
+                    for (id, value) in &passes {
+                        t_passes.insert(id.as_bytes(), value.as_slice())?;
                     }
                     Ok(())
                 },

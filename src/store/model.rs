@@ -99,6 +99,35 @@ impl Person {
     }
 }
 
+/// Where a visitor pass came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PassOrigin {
+    /// Issued here with `lintel visitors add`.
+    Local,
+    /// Listed by a source.
+    Cloud,
+}
+
+/// A visitor pass: a name, a host, a window and doors. A card assigned to the pass (its
+/// `CredentialRecord::person_id` is the pass id) opens exactly those doors in exactly that window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitorPass {
+    /// `v000123`.
+    pub id: String,
+    pub name: String,
+    /// The person visited, if any.
+    pub host: Option<String>,
+    pub unit: Option<String>,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    /// Door names; empty = the doors the host opens.
+    pub doors: Vec<String>,
+    pub origin: PassOrigin,
+    pub cancelled_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
 /// A card issued on site to a person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialRecord {

@@ -7,12 +7,14 @@ mod explain;
 mod pass;
 mod people;
 mod review;
+mod visitors;
 
 pub use bulk::BulkPreview;
 pub use explain::Explanation;
 pub use pass::PassReport;
 pub use people::{NewPerson, PinChange};
 pub use review::ReviewAction;
+pub use visitors::NewPass;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -25,7 +27,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::dispatch::{ControllerStatus, plan_controller};
 use crate::sources::Source;
-use crate::store::{Commit, CredentialRecord, Person, Store, StoreError};
+use crate::store::{Commit, CredentialRecord, Person, Store, StoreError, VisitorPass};
 
 /// Errors an admin request can get back. Each says what was wrong.
 #[derive(Debug, thiserror::Error)]
@@ -152,9 +154,19 @@ impl Engine {
         for c in &commit.credentials_put {
             credentials.insert(c.card, c.clone());
         }
+        let mut passes: HashMap<String, VisitorPass> = self
+            .store
+            .passes()?
+            .into_iter()
+            .map(|v| (v.id.clone(), v))
+            .collect();
+        for v in &commit.passes {
+            passes.insert(v.id.clone(), v.clone());
+        }
         let people: Vec<Person> = people.into_values().collect();
+        let passes: Vec<VisitorPass> = passes.into_values().collect();
         let credentials: Vec<CredentialRecord> = credentials.into_values().collect();
-        let (desired, next) = self.policy.desired(&people, &credentials, now);
+        let (desired, next) = self.policy.desired(&people, &passes, &credentials, now);
 
         let mut touched = Vec::new();
         for (controller, table) in &desired {

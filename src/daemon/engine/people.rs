@@ -5,7 +5,7 @@ use jiff::Timestamp;
 
 use super::{Engine, EngineError};
 use crate::access::Access;
-use crate::credentials::{generate_pin, parse_card};
+use crate::credentials::generate_pin;
 use crate::store::{Activity, Commit, CredentialRecord, Outcome, Person, PersonType};
 
 /// What to do with a person's PIN.
@@ -72,32 +72,15 @@ impl Engine {
         person: &str,
         spec: &str,
     ) -> Result<CredentialRecord, EngineError> {
-        let credential = parse_card(spec).map_err(|e| EngineError::Refused(e.to_string()))?;
-        let card = credential.card_number().ok_or_else(|| {
-            EngineError::Refused("a PIN is not a card: use `lintel credentials pin`".into())
-        })?;
-        if card == 0 {
-            return Err(EngineError::CardZero);
-        }
         let person = self.resolve_person(person)?;
-        if let Some(existing) = self.store.credential(card)? {
-            return Err(EngineError::CardTaken {
-                card,
-                person: existing.person_id,
-            });
-        }
         let now = self.clock.now();
+        let record = self.card_for(&person.id, spec, now)?;
+        let (credential, card) = (&record.credential, record.card);
         let reason = match self.policy.access(&person, now) {
             Access::Granted { .. } => format!("card {credential} ({card}) assigned"),
             Access::Denied(why) => {
                 format!("card {credential} ({card}) assigned; no door yet: {why}")
             }
-        };
-        let record = CredentialRecord {
-            card,
-            credential,
-            person_id: person.id.clone(),
-            added_at: now,
         };
         let commit = Commit {
             credentials_put: vec![record.clone()],
