@@ -15,6 +15,9 @@ pub trait Clock: Send + Sync + Debug {
     async fn sleep_until(&self, at: Timestamp);
 }
 
+/// Longest a sleeper goes without looking at the wall clock again.
+const WALL_CLOCK_STEP: Duration = Duration::from_millis(500);
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
@@ -25,11 +28,13 @@ impl Clock for SystemClock {
     }
 
     async fn sleep_until(&self, at: Timestamp) {
-        // Re-check after waking: the wall clock may have been stepped while we slept.
+        // Timers run on the monotonic clock, the deadline is wall-clock time: sleep in short
+        // steps and re-read the wall clock, so an NTP step forwards cannot make a revocation
+        // late by more than one step, and a step backwards simply waits longer.
         loop {
             let ahead = at.duration_since(Timestamp::now());
             match Duration::try_from(ahead) {
-                Ok(d) if !d.is_zero() => tokio::time::sleep(d).await,
+                Ok(d) if !d.is_zero() => tokio::time::sleep(d.min(WALL_CLOCK_STEP)).await,
                 _ => return,
             }
         }

@@ -83,6 +83,8 @@ pub struct Engine {
     /// Wakes the window scheduler when the next window end may have moved.
     pub schedule_changed: Notify,
     next_change: Mutex<Option<Timestamp>>,
+    /// The latest `now` any plan used.
+    planned_at: Mutex<Timestamp>,
     /// Planning reads the outbox and writes it: one planner at a time.
     plan_lock: tokio::sync::Mutex<()>,
     /// One pass per source at a time.
@@ -119,6 +121,7 @@ impl Engine {
             config,
             schedule_changed: Notify::new(),
             next_change: Mutex::new(None),
+            planned_at: Mutex::new(Timestamp::MIN),
             plan_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -131,6 +134,13 @@ impl Engine {
     /// state the changed data implies at `now`.
     pub async fn apply(&self, mut commit: Commit, now: Timestamp) -> Result<(), StoreError> {
         let _guard = self.plan_lock.lock().await;
+        // Plan at the latest instant ever planned at: after an NTP step backwards a window that
+        // already ended is not re-opened (the revocation is neither skipped nor repeated).
+        let now = {
+            let mut seen = crate::dispatch::lock(&self.planned_at);
+            *seen = (*seen).max(now);
+            *seen
+        };
         let mut people: HashMap<String, Person> = self
             .store
             .people()?
