@@ -47,6 +47,8 @@ pub struct Policy {
     tz: TimeZone,
     start_time: Time,
     end_time: Time,
+    grace: jiff::SignedDuration,
+    room_digits: usize,
     statuses: HashSet<String>,
     groups: Vec<Group>,
     controllers: Vec<String>,
@@ -66,7 +68,16 @@ impl Policy {
             .iter()
             .map(|g| Group {
                 name: g.name.clone(),
-                matches: g.matches.clone(),
+                // Units in config are compared in the same canonical form as people's.
+                matches: GroupMatch {
+                    units: g
+                        .matches
+                        .units
+                        .iter()
+                        .map(|u| config.policy.units.canonical(u))
+                        .collect(),
+                    ..g.matches.clone()
+                },
                 doors: g
                     .doors
                     .iter()
@@ -76,6 +87,9 @@ impl Policy {
             .collect();
         Policy {
             tz: config.time_zone(),
+            grace: jiff::SignedDuration::try_from(config.access.grace)
+                .unwrap_or(jiff::SignedDuration::ZERO),
+            room_digits: config.access.room_digits,
             start_time: crate::config::parse_hh_mm(&config.access.start_time)
                 .unwrap_or(Time::midnight()),
             end_time: crate::config::parse_hh_mm(&config.access.end_time)
@@ -103,7 +117,7 @@ impl Policy {
     pub fn groups_of(&self, person: &Person) -> Vec<&str> {
         self.groups
             .iter()
-            .filter(|g| matches(&g.matches, person))
+            .filter(|g| self.matches(&g.matches, person))
             .map(|g| g.name.as_str())
             .collect()
     }
@@ -130,8 +144,31 @@ impl Policy {
             until: person
                 .move_out
                 .or(person.lease_end)
-                .and_then(|d| self.at(d, self.end_time)),
+                .and_then(|d| self.at(d, self.end_time))
+                .and_then(|t| t.checked_add(self.grace).ok()),
         }
+    }
+
+    /// The floor of a canonical unit: its leading digits without the last `room_digits`.
+    pub fn floor_of(&self, unit: &str) -> Option<String> {
+        let digits: String = unit.chars().take_while(char::is_ascii_digit).collect();
+        let keep = digits
+            .len()
+            .checked_sub(self.room_digits)
+            .filter(|k| *k > 0)?;
+        Some(digits[..keep].trim_start_matches('0').to_string()).filter(|f| !f.is_empty())
+    }
+
+    fn matches(&self, m: &GroupMatch, person: &Person) -> bool {
+        let unit = person.unit.as_deref();
+        m.person_type.is_none_or(|t| t == person.person_type)
+            && (m.units.is_empty()
+                || unit.is_some_and(|u| m.units.iter().any(|x| x.eq_ignore_ascii_case(u))))
+            && (m.floors.is_empty()
+                || unit
+                    .and_then(|u| self.floor_of(u))
+                    .is_some_and(|f| m.floors.contains(&f)))
+            && (m.tags.is_empty() || person.tags.iter().any(|t| m.tags.contains(t)))
     }
 
     pub fn access(&self, person: &Person, now: Timestamp) -> Access {
@@ -157,13 +194,26 @@ impl Policy {
             return Access::Denied(format!("access window ended at {until}"));
         }
         let mut doors: BTreeMap<String, u8> = BTreeMap::new();
-        for group in self.groups.iter().filter(|g| matches(&g.matches, person)) {
+        for group in self
+            .groups
+            .iter()
+            .filter(|g| self.matches(&g.matches, person))
+        {
             for (controller, index) in &group.doors {
                 *doors.entry(controller.clone()).or_default() |= 1 << index;
             }
         }
+        for (controller, mask) in self.masks_of(&person.grants) {
+            *doors.entry(controller).or_default() |= mask;
+        }
+        for (controller, mask) in self.masks_of(&person.denials) {
+            if let Some(held) = doors.get_mut(&controller) {
+                *held &= !mask;
+            }
+        }
+        doors.retain(|_, mask| *mask != 0);
         if doors.is_empty() {
-            return Access::Denied("no access group gives this person a door".to_string());
+            return Access::Denied("no access group or grant gives this person a door".to_string());
         }
         Access::Granted { doors, window }
     }
@@ -268,10 +318,6 @@ impl Policy {
         }
         (desired, next)
     }
-}
-
-fn matches(m: &GroupMatch, person: &Person) -> bool {
-    m.person_type.is_none_or(|t| t == person.person_type)
 }
 
 /// Controllers keep windows as unsigned 32-bit Unix seconds.

@@ -107,6 +107,8 @@ fn person(id: &str) -> Person {
         pin: None,
         tags: Vec::new(),
         notes: String::new(),
+        grants: Vec::new(),
+        denials: Vec::new(),
         at_source: true,
         removed_at: None,
         created_at: ts(0),
@@ -440,4 +442,90 @@ fn desired_gives_each_person_their_own_masks() {
     assert!(desired["garage"].contains_key(&11));
     assert!(!desired["garage"].contains_key(&21));
     assert_eq!(next, Some(ts(NOV_01_1600)));
+}
+
+fn doors_of(policy: &Policy, p: &Person) -> Option<std::collections::BTreeMap<String, u8>> {
+    match policy.access(p, ts(NOW)) {
+        Access::Granted { doors, .. } => Some(doors),
+        Access::Denied(_) => None,
+    }
+}
+
+#[test]
+fn groups_match_by_floor_unit_and_tags() {
+    let text = format!(
+        "{SITE}
+[[group]]
+name = \"twelfth\"
+doors = [\"gate\"]
+match = {{ person_type = \"staff\", floors = [\"12\"] }}
+
+[[group]]
+name = \"penthouse\"
+doors = [\"side\"]
+match = {{ person_type = \"staff\", units = [\"Apt PH-1\"] }}
+
+[[group]]
+name = \"board\"
+doors = [\"gate\", \"side\"]
+match = {{ person_type = \"vendor\", tags = [\"board\", \"janitor\"] }}
+"
+    );
+    let policy = policy(&text);
+    let mut staff = person("s1");
+    staff.person_type = PersonType::Staff;
+    staff.unit = Some("1203".into());
+    assert_eq!(policy.floor_of("1203").as_deref(), Some("12"));
+    assert_eq!(policy.floor_of("0901").as_deref(), Some("9"));
+    assert_eq!(policy.floor_of("12"), None, "no floor digits left");
+    let doors = doors_of(&policy, &staff).expect("granted");
+    assert_eq!(doors.get("lobby"), Some(&0b01), "staff group: front");
+    assert_eq!(doors.get("garage"), Some(&0b1000), "floor 12: gate");
+
+    staff.unit = Some("PH1".into());
+    let doors = doors_of(&policy, &staff).expect("granted");
+    assert_eq!(
+        doors.get("lobby"),
+        Some(&0b11),
+        "unit PH1 (canonical of `Apt PH-1`): side too"
+    );
+    assert_eq!(doors.get("garage"), None);
+
+    let mut vendor = person("v1");
+    vendor.person_type = PersonType::Vendor;
+    assert!(doors_of(&policy, &vendor).is_none(), "no tag, no group");
+    vendor.tags = vec!["janitor".into()];
+    let doors = doors_of(&policy, &vendor).expect("tagged");
+    assert_eq!(
+        (doors.get("lobby"), doors.get("garage")),
+        (Some(&0b10), Some(&0b1000))
+    );
+}
+
+#[test]
+fn grants_add_and_denials_remove_doors() {
+    let policy = site();
+    let mut p = person("p1");
+    p.grants = vec!["gate".into()];
+    p.denials = vec!["side".into()];
+    p.person_type = PersonType::Staff;
+    let doors = doors_of(&policy, &p).expect("granted");
+    assert_eq!(
+        (doors.get("lobby"), doors.get("garage")),
+        (Some(&0b01), Some(&0b1000))
+    );
+    p.denials = vec!["front".into(), "gate".into()];
+    p.grants.clear();
+    match policy.access(&p, ts(NOW)) {
+        Access::Denied(why) => assert!(why.contains("no access group or grant"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn grace_extends_the_end_of_the_window() {
+    let text = format!("{SITE}\n[access]\ngrace = \"2h\"\n");
+    let policy = policy(&text);
+    let p = person("p1");
+    assert_eq!(policy.window(&p).until, Some(ts(NOV_01_1600 + 2 * 3600)));
 }

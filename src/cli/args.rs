@@ -45,7 +45,15 @@ pub enum Command {
         dir: Option<PathBuf>,
     },
     /// Validate a config file; names the bad key and why.
-    CheckConfig(ConfigArg),
+    CheckConfig {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Also ask the running daemon who would gain or lose which doors under this config.
+        #[arg(long)]
+        impact: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Show health, sources, people, controllers and alerts. Exit 0 healthy, 1 degraded, 2 daemon
     /// not reachable.
     Status {
@@ -116,6 +124,18 @@ pub enum Command {
         person: String,
         #[arg(long)]
         door: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List controllers, read one back (verify) or send it everything again (resync).
+    #[command(subcommand)]
+    Controllers(super::controllers::ControllersCommand),
+    /// Check config, sources, serial ports, brokers, clock, disk, store and controllers, and
+    /// print a fix for each failure. Exit 0 when everything passes, 1 otherwise.
+    Doctor {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -198,6 +218,41 @@ pub enum PeopleCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Give a person a door beyond their groups'.
+    Grant {
+        person: String,
+        door: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Take a door from a person whatever their groups say.
+    Deny {
+        person: String,
+        door: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Add an admin-owned tag (`[[group]] match.tags` can select on it).
+    Tag {
+        person: String,
+        tag: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Remove a tag.
+    Untag {
+        person: String,
+        tag: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Undo a grant or denial: the door follows the person's groups again.
+    ResetDoor {
+        person: String,
+        door: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,7 +320,29 @@ pub enum CredentialsCommand {
     },
     /// Take a card away; it is revoked at every controller before anything else queued.
     Remove {
-        card: u64,
+        /// The card in any form `credentials add` takes (`w26:FC:CN`, `uid:…`, the number).
+        card: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Issue cards from a fob inventory CSV (`person,card` columns); all rows or none.
+    Import {
+        file: PathBuf,
+        /// Check every row and show what would be issued, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Issue the next unknown card presented at a reader to PERSON.
+    Enroll {
+        person: String,
+        /// The door whose reader to watch.
+        #[arg(long)]
+        reader: String,
+        /// How long to wait for the swipe, e.g. `60s`.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        within: std::time::Duration,
         #[command(flatten)]
         client: ClientArgs,
     },

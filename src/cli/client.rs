@@ -8,10 +8,11 @@ use super::args::{
     ActivityCommand, ClientArgs, Command, CredentialsCommand, PeopleCommand, ReviewCommand,
     SyncCommand, VisitorsCommand,
 };
+use super::controllers::ControllersCommand;
 use super::render;
 use crate::control::Request;
 use crate::control::client::{ClientError, request};
-use crate::daemon::engine::{NewPass, NewPerson, PinChange, ReviewAction};
+use crate::daemon::engine::{DoorChange, NewPass, NewPerson, PinChange, ReviewAction};
 use crate::store::{PassOrigin, PersonType};
 
 /// Exit code when the daemon cannot be reached at all.
@@ -100,11 +101,76 @@ fn request_of(command: Command) -> Result<(ClientArgs, Request), String> {
             (client, Request::CredentialsPin { person, change })
         }
         Command::Credentials(CredentialsCommand::Remove { card, client }) => {
+            let card = crate::credentials::parse_card(&card)
+                .map_err(|e| e.to_string())?
+                .card_number()
+                .ok_or("a PIN is not a card: use `lintel credentials pin PERSON --clear`")?;
             (client, Request::CredentialsRemove { card })
         }
         Command::Credentials(CredentialsCommand::List { client }) => {
             (client, Request::CredentialsList)
         }
+        Command::Credentials(CredentialsCommand::Import {
+            file,
+            dry_run,
+            client,
+        }) => {
+            let csv = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            (client, Request::CredentialsImport { csv, dry_run })
+        }
+        Command::Credentials(CredentialsCommand::Enroll {
+            person,
+            reader,
+            within,
+            client,
+        }) => (
+            client,
+            Request::CredentialsEnroll {
+                person,
+                door: reader,
+                within_s: within.as_secs().max(1),
+            },
+        ),
+        Command::People(PeopleCommand::Tag {
+            person,
+            tag,
+            client,
+        }) => (
+            client,
+            Request::PeopleTag {
+                person,
+                tag,
+                on: true,
+            },
+        ),
+        Command::People(PeopleCommand::Untag {
+            person,
+            tag,
+            client,
+        }) => (
+            client,
+            Request::PeopleTag {
+                person,
+                tag,
+                on: false,
+            },
+        ),
+        Command::People(PeopleCommand::Grant {
+            person,
+            door,
+            client,
+        }) => door_change(client, person, door, DoorChange::Grant),
+        Command::People(PeopleCommand::Deny {
+            person,
+            door,
+            client,
+        }) => door_change(client, person, door, DoorChange::Deny),
+        Command::People(PeopleCommand::ResetDoor {
+            person,
+            door,
+            client,
+        }) => door_change(client, person, door, DoorChange::Reset),
         Command::Visitors(VisitorsCommand::Add {
             name,
             host,
@@ -175,10 +241,45 @@ fn request_of(command: Command) -> Result<(ClientArgs, Request), String> {
             door,
             client,
         } => (client, Request::Explain { person, door }),
-        Command::Run(_) | Command::Demo { .. } | Command::CheckConfig(_) | Command::Sim(_) => {
+        Command::Controllers(ControllersCommand::List { client }) => {
+            (client, Request::ControllersList)
+        }
+        Command::Controllers(ControllersCommand::Verify { name, client }) => {
+            (client, Request::ControllersVerify { name })
+        }
+        Command::Controllers(ControllersCommand::Resync { name, client, .. }) => {
+            (client, Request::ControllersResync { name })
+        }
+        Command::Doctor { .. } => return Err("not a client command".into()),
+        Command::CheckConfig {
+            config,
+            impact: true,
+            client,
+        } => {
+            let text = std::fs::read_to_string(&config.config)
+                .map_err(|e| format!("cannot read {}: {e}", config.config.display()))?;
+            (client, Request::Impact { config: text })
+        }
+        Command::Run(_) | Command::Demo { .. } | Command::CheckConfig { .. } | Command::Sim(_) => {
             return Err("not a client command".into());
         }
     })
+}
+
+fn door_change(
+    client: ClientArgs,
+    person: String,
+    door: String,
+    change: DoorChange,
+) -> (ClientArgs, Request) {
+    (
+        client,
+        Request::PeopleDoor {
+            person,
+            door,
+            change,
+        },
+    )
 }
 
 pub async fn run(command: Command) -> ExitCode {

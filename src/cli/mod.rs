@@ -2,6 +2,8 @@
 
 mod args;
 mod client;
+mod controllers;
+mod doctor;
 mod logging;
 pub use logging::init as init_logging;
 mod render;
@@ -39,8 +41,30 @@ async fn dispatch(command: Command) -> ExitCode {
             .await
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
-        Command::CheckConfig(args) => check_config(&args.config),
+        Command::CheckConfig {
+            config,
+            impact,
+            client,
+        } => match check_config(&config.config) {
+            Ok(_) if impact => {
+                return client::run(Command::CheckConfig {
+                    config,
+                    impact,
+                    client,
+                })
+                .await;
+            }
+            other => other,
+        },
         Command::Sim(sim) => sim::run(sim).await,
+        Command::Doctor { config, client } => {
+            Ok(doctor::run(&config, &client.socket, client.json).await)
+        }
+        Command::Controllers(controllers::ControllersCommand::Resync {
+            name,
+            no_wait: false,
+            client,
+        }) => return controllers::resync_and_wait(name, client).await,
         client => return client::run(client).await,
     };
     match result {
@@ -55,7 +79,7 @@ async fn dispatch(command: Command) -> ExitCode {
 async fn run_daemon(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(path)?;
     logging::init(&config.log.level);
-    crate::daemon::run(config, shutdown_on_signal()).await?;
+    crate::daemon::reload::serve(path.to_path_buf(), config, shutdown_on_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 

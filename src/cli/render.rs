@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use serde_json::Value;
 
 use crate::control::Request;
-use crate::daemon::engine::{BulkPreview, Explanation, PassReport};
+use crate::daemon::engine::{BulkPreview, Explanation, Impact, ImportReport, PassReport};
 use crate::daemon::status::Status;
 use crate::store::{Activity, Alert, CredentialRecord, Person, VisitorPass};
 
@@ -63,6 +63,9 @@ pub fn status(s: &Status) -> String {
             or_never(&c.last_ack_at),
             detail("last error", &c.last_error)
         );
+        if let Some(p) = c.resync.as_ref().filter(|p| !p.finished()) {
+            let _ = writeln!(out, "{:>20}{}", "", super::controllers::progress_line(p));
+        }
     }
     let _ = writeln!(
         out,
@@ -124,6 +127,17 @@ pub fn reply(req: &Request, value: &Value, json: bool) -> Result<ExitCode, serde
         Request::PeopleShow { .. } | Request::Explain { .. } => {
             explanation(&serde_json::from_value(value.clone())?)
         }
+        Request::PeopleTag { .. } => {
+            let p: Person = serde_json::from_value(value.clone())?;
+            format!("{} tags: {:?}\n", p.id, p.tags)
+        }
+        Request::PeopleDoor { .. } => {
+            let p: Person = serde_json::from_value(value.clone())?;
+            format!(
+                "{}: extra doors {:?}, denied doors {:?}; controllers are being updated\n",
+                p.id, p.grants, p.denials
+            )
+        }
         Request::PeopleDecouple { .. } | Request::PeopleRecouple { .. } => {
             let p: Person = serde_json::from_value(value.clone())?;
             format!(
@@ -136,12 +150,43 @@ pub fn reply(req: &Request, value: &Value, json: bool) -> Result<ExitCode, serde
                 }
             )
         }
-        Request::CredentialsAdd { person, .. } => {
+        Request::CredentialsAdd { person, .. } | Request::CredentialsEnroll { person, .. } => {
             let c: CredentialRecord = serde_json::from_value(value.clone())?;
             format!(
                 "card {} (reader number {}) assigned to {person}; controllers are being updated\n",
                 c.credential, c.card
             )
+        }
+        Request::Impact { .. } => {
+            let i: Impact = serde_json::from_value(value.clone())?;
+            let mut out = format!(
+                "under this config {} people would gain doors and {} would lose doors\n",
+                i.people_gaining, i.people_losing
+            );
+            for row in &i.rows {
+                let _ = writeln!(out, "  {row}");
+            }
+            out
+        }
+        Request::CredentialsImport { .. } => {
+            let r: ImportReport = serde_json::from_value(value.clone())?;
+            let mut out = String::new();
+            let verb = if r.dry_run { "would issue" } else { "issued" };
+            let _ = writeln!(out, "{verb} {} card(s):", r.issued.len());
+            for row in &r.issued {
+                let _ = writeln!(out, "  {row}");
+            }
+            if !r.errors.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "{} row(s) cannot be issued; the import would be refused:",
+                    r.errors.len()
+                );
+                for e in &r.errors {
+                    let _ = writeln!(out, "  {e}");
+                }
+            }
+            out
         }
         Request::CredentialsPin { person, .. } => match value.as_str() {
             Some(pin) => {
@@ -191,6 +236,20 @@ pub fn reply(req: &Request, value: &Value, json: bool) -> Result<ExitCode, serde
         }
         Request::BulkDeleteConfirm { source, .. } => {
             format!("deleted {value} people synced from {source}; their cards are being revoked\n")
+        }
+        Request::ControllersList => super::controllers::list(&serde_json::from_value::<
+            Vec<crate::daemon::engine::controllers::ControllerRow>,
+        >(value.clone())?),
+        Request::ControllersVerify { .. } => {
+            let (text, in_sync) =
+                super::controllers::verify(&serde_json::from_value(value.clone())?);
+            if !json {
+                print!("{text}");
+            }
+            return Ok(ExitCode::from(u8::from(!in_sync)));
+        }
+        Request::ControllersResync { .. } => {
+            super::controllers::progress_line(&serde_json::from_value(value.clone())?) + "\n"
         }
     };
     if !json {
@@ -359,8 +418,11 @@ pub fn credentials(creds: &[CredentialRecord]) -> String {
     for c in creds {
         let _ = writeln!(
             out,
-            "{:<12} {:<10} added {}",
-            c.card, c.person_id, c.added_at
+            "{:<20} {:<12} {:<10} added {}",
+            c.credential.to_string(),
+            c.card,
+            c.person_id,
+            c.added_at
         );
     }
     if creds.is_empty() {

@@ -3,6 +3,7 @@
 mod controllers;
 pub mod duration;
 mod kind;
+mod metrics;
 mod policy;
 pub mod secret;
 mod sources;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use controllers::{ControllerConfig, ModbusTcpConfig};
+pub use metrics::MetricsConfig;
 pub use policy::{MassDisable, MatchKey, PolicyConfig, RequireIdentifier, UnitRules};
 pub use sources::SourceConfig;
 pub use validate::{ConfigError, parse_hh_mm};
@@ -43,8 +45,11 @@ pub struct Config {
     pub dispatch: DispatchConfig,
     #[serde(default)]
     pub activity: ActivityConfig,
+    /// The opt-in Prometheus endpoint; off by default.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Keypad PIN rules. Default: exactly 4 digits, which every controller profile can hold.
-    #[serde(default = "default_pins")]
+    #[serde(default)]
     pub pins: crate::credentials::PinPolicy,
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
@@ -67,14 +72,6 @@ pub struct SiteConfig {
     /// ISO 3166 country whose numbering plan applies to phone numbers given without `+`.
     #[serde(default = "default_country")]
     pub default_country: String,
-}
-
-fn default_pins() -> crate::credentials::PinPolicy {
-    crate::credentials::PinPolicy {
-        min_len: 4,
-        max_len: 4,
-        reject_weak: true,
-    }
 }
 
 fn default_country() -> String {
@@ -169,6 +166,12 @@ pub struct AccessConfig {
     pub start_time: String,
     /// Site-local time access ends on the move-out (or lease end) day, `HH:MM`.
     pub end_time: String,
+    /// Extra time after the end before access goes (late move-outs).
+    #[serde(with = "duration")]
+    pub grace: Duration,
+    /// A unit's floor is its leading number without the last `room_digits` digits:
+    /// unit 1203 → floor 12.
+    pub room_digits: usize,
 }
 
 impl Default for AccessConfig {
@@ -177,6 +180,8 @@ impl Default for AccessConfig {
         AccessConfig {
             start_time: "10:00".to_string(),
             end_time: "16:00".to_string(),
+            grace: Duration::ZERO,
+            room_digits: 2,
         }
     }
 }
@@ -230,6 +235,15 @@ pub struct GroupConfig {
 pub struct GroupMatch {
     /// Only people of this type; `None` = everyone with access.
     pub person_type: Option<crate::store::PersonType>,
+    /// Only these (canonical) units; empty = any.
+    #[serde(default)]
+    pub units: Vec<String>,
+    /// Only these floors (see `access.room_digits`); empty = any.
+    #[serde(default)]
+    pub floors: Vec<String>,
+    /// Only people carrying at least one of these tags; empty = any.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 impl Config {

@@ -96,6 +96,18 @@ impl Config {
                 "retry_min must be above zero and retry_max at least retry_min",
             ));
         }
+        self.pins
+            .validate()
+            .map_err(|e| invalid("pins", e.to_string()))?;
+        if self.pins.max_len > 4 {
+            return Err(invalid(
+                "pins.max_len",
+                format!(
+                    "{} digits do not fit: controllers hold keypad PINs as numbers up to 9999",
+                    self.pins.max_len
+                ),
+            ));
+        }
         if self.dispatch.batch == 0 {
             return Err(invalid("dispatch.batch", "must be at least 1"));
         }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::daemon::engine::{NewPass, NewPerson, PinChange, ReviewAction};
+use crate::daemon::engine::{DoorChange, NewPass, NewPerson, PinChange, ReviewAction};
 use crate::store::PassOrigin;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +38,16 @@ pub enum Request {
     PeopleRecouple {
         person: String,
     },
+    PeopleDoor {
+        person: String,
+        door: String,
+        change: DoorChange,
+    },
+    PeopleTag {
+        person: String,
+        tag: String,
+        on: bool,
+    },
     CredentialsAdd {
         person: String,
         /// As typed: `w26:FC:CN`, `uid:HEX`, or the number the reader reports.
@@ -46,6 +56,22 @@ pub enum Request {
     CredentialsPin {
         person: String,
         change: PinChange,
+    },
+    /// Who gains and loses doors under the proposed config text.
+    Impact {
+        config: String,
+    },
+    /// A fob inventory: CSV text with `person,card` columns.
+    CredentialsImport {
+        csv: String,
+        #[serde(default)]
+        dry_run: bool,
+    },
+    /// Waits for the next unknown card at `door` and issues it to `person`.
+    CredentialsEnroll {
+        person: String,
+        door: String,
+        within_s: u64,
     },
     CredentialsRemove {
         card: u64,
@@ -85,6 +111,15 @@ pub enum Request {
         #[serde(default)]
         door: Option<String>,
     },
+    ControllersList,
+    /// Read the controller's table back now and report what differs.
+    ControllersVerify {
+        name: String,
+    },
+    /// Queue every credential the controller should hold again.
+    ControllersResync {
+        name: String,
+    },
 }
 
 impl Request {
@@ -98,8 +133,12 @@ impl Request {
             | Request::PeopleAdd(_)
             | Request::PeopleDecouple { .. }
             | Request::PeopleRecouple { .. }
+            | Request::PeopleDoor { .. }
+            | Request::PeopleTag { .. }
             | Request::CredentialsAdd { .. }
             | Request::CredentialsPin { .. }
+            | Request::CredentialsEnroll { .. }
+            | Request::CredentialsImport { dry_run: false, .. }
             | Request::VisitorsAdd(_)
             | Request::VisitorsCancel { .. }
             | Request::VisitorsExtend { .. }
@@ -110,11 +149,16 @@ impl Request {
             | Request::PeopleList
             | Request::PeopleShow { .. }
             | Request::CredentialsList
+            | Request::Impact { .. }
+            | Request::CredentialsImport { dry_run: true, .. }
             | Request::VisitorsList { .. }
             | Request::Activity { .. }
             | Request::ActivityShow { .. }
             | Request::BulkDeletePreview { .. }
             | Request::Explain { .. } => false,
+            Request::ControllersList => false,
+            // A readback repairs drift; a resync rewrites the whole table.
+            Request::ControllersVerify { .. } | Request::ControllersResync { .. } => true,
         }
     }
 }

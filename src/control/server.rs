@@ -144,8 +144,23 @@ async fn dispatch(
         Request::PeopleAdd(new) => ok(engine.add_person(new).await),
         Request::PeopleDecouple { person } => ok(engine.set_decoupled(&person, true).await),
         Request::PeopleRecouple { person } => ok(engine.set_decoupled(&person, false).await),
+        Request::PeopleDoor {
+            person,
+            door,
+            change,
+        } => ok(engine.set_door(&person, &door, change).await),
+        Request::PeopleTag { person, tag, on } => ok(engine.set_tag(&person, &tag, on).await),
         Request::CredentialsAdd { person, card } => ok(engine.add_credential(&person, &card).await),
         Request::CredentialsPin { person, change } => ok(engine.set_pin(&person, change).await),
+        Request::Impact { config } => ok(engine.impact(&config)),
+        Request::CredentialsImport { csv, dry_run } => ok(engine.import_cards(&csv, dry_run).await),
+        Request::CredentialsEnroll {
+            person,
+            door,
+            within_s,
+        } => ok(engine
+            .enroll(&person, &door, std::time::Duration::from_secs(within_s))
+            .await),
         Request::CredentialsRemove { card } => ok(engine.remove_credential(card).await),
         Request::CredentialsList => ok(engine.store.credentials()),
         Request::VisitorsAdd(new) => ok(engine.add_pass(new).await),
@@ -170,5 +185,8 @@ async fn dispatch(
             .bulk_delete_confirm(&source, &token, disable_source)
             .await),
         Request::Explain { person, door } => ok(engine.explain(&person, door.as_deref())),
+        Request::ControllersList => ok(engine.controllers()),
+        Request::ControllersVerify { name } => ok(engine.verify_controller(&name).await),
+        Request::ControllersResync { name } => ok(engine.resync_controller(&name).await),
     }
 }

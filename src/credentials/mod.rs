@@ -19,7 +19,7 @@
 //! What lintel displays for a card (`W26 123:4567`, `UID 04A1B2C3`, `CARD 8392263`, below) is
 //! accepted too, so a value copied from a listing works.
 //!
-//! `--pin DIGITS` takes digits only, checked against a [`PinPolicy`] (4–6 digits by default, weak
+//! `--pin DIGITS` takes digits only, checked against a [`PinPolicy`] (4 digits by default, weak
 //! PINs refused); see [`parse_pin`] and [`generate_pin`].
 //!
 //! # Wiegand bit layouts

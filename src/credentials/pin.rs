@@ -19,7 +19,8 @@ pub const GENERATE_PIN_TRIES: u32 = 1000;
 pub struct PinPolicy {
     /// Fewest digits (default 4).
     pub min_len: usize,
-    /// Most digits (default 6, at most [`PIN_MAX_DIGITS`]).
+    /// Most digits (default 4 — what every controller profile holds — at most
+    /// [`PIN_MAX_DIGITS`]).
     pub max_len: usize,
     /// Refuse trivially guessable PINs: one digit repeated (`1111`), an ascending run (`1234`,
     /// `0123`) or a descending run (`4321`). Default on.
@@ -30,7 +31,7 @@ impl Default for PinPolicy {
     fn default() -> Self {
         Self {
             min_len: 4,
-            max_len: 6,
+            max_len: 4,
             reject_weak: true,
         }
     }

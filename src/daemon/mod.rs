@@ -3,8 +3,13 @@
 
 mod drivers;
 pub mod engine;
+pub mod metered;
+pub mod metrics;
+pub mod probe;
+pub mod reload;
 pub mod schedule;
 pub mod status;
+pub mod watchdog;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,6 +52,14 @@ pub enum DaemonError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Bind(#[from] BindError),
+    #[error("{0}")]
+    Reload(String),
+    #[error("metrics.listen = {addr}: {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A running daemon.
@@ -56,6 +69,17 @@ pub struct Daemon {
     tracker: TaskTracker,
     shutdown: CancellationToken,
     socket: std::path::PathBuf,
+    liveness: watchdog::Liveness,
+    metrics_addr: Option<std::net::SocketAddr>,
+}
+
+/// What a start carries over from a previous run in the same process (a reload): the open
+/// store, the liveness registry and the instant the service started.
+#[derive(Debug, Default)]
+pub struct Launch {
+    pub store: Option<Store>,
+    pub liveness: Option<watchdog::Liveness>,
+    pub started: Option<Instant>,
 }
 
 fn build_source(config: &SourceConfig) -> Result<Box<dyn Source>, DaemonError> {
@@ -76,7 +100,16 @@ impl Daemon {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Daemon, DaemonError> {
-        let started = Instant::now();
+        Daemon::launch(config, clock, Launch::default()).await
+    }
+
+    /// As [`Daemon::start_with_clock`], reusing what `launch` carries.
+    pub async fn launch(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        launch: Launch,
+    ) -> Result<Daemon, DaemonError> {
+        let started = launch.started.unwrap_or_else(Instant::now);
         let config = Arc::new(config);
         let sources = config
             .sources
@@ -90,36 +123,97 @@ impl Daemon {
                 })
             })
             .collect::<Result<Vec<_>, DaemonError>>()?;
-        std::fs::create_dir_all(&config.store.path).map_err(|source| DaemonError::StoreDir {
-            path: config.store.path.display().to_string(),
-            source,
-        })?;
-        let store = Store::open(&config.store.path)?;
+        let store = match launch.store {
+            Some(store) => store,
+            None => {
+                std::fs::create_dir_all(&config.store.path).map_err(|source| {
+                    DaemonError::StoreDir {
+                        path: config.store.path.display().to_string(),
+                        source,
+                    }
+                })?;
+                Store::open(&config.store.path)?
+            }
+        };
+        let metrics = match config.metrics.listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| DaemonError::Metrics { addr, source })?,
+            ),
+            None => None,
+        };
         let listener = server::bind(&config.control.socket).await?;
         let engine = Arc::new(Engine::new(store.clone(), config.clone(), sources, clock));
 
         // Windows may have ended while we were down, and the config may have changed.
         engine.apply(Commit::default(), engine.clock.now()).await?;
 
+        let drivers = config
+            .controllers
+            .iter()
+            .map(drivers::build)
+            .collect::<Result<Vec<_>, _>>()?;
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        for c in &config.controllers {
+        let liveness = launch.liveness.unwrap_or_default();
+        for (c, mut driver) in config.controllers.iter().zip(drivers) {
+            let name = c.name();
+            if let Some(events) = driver.controller.events() {
+                tracker.spawn(route_unknown_cards(
+                    engine.clone(),
+                    name.to_string(),
+                    events,
+                    shutdown.clone(),
+                ));
+            }
+            // Times each batch, records each readback and marks the loop busy for the watchdog.
+            driver.controller = Box::new(metered::Metered {
+                inner: driver.controller,
+                beat: liveness.register(
+                    format!("controller {name}"),
+                    watchdog::CONTROLLER_BOUND,
+                    &shutdown,
+                ),
+                stats: engine.controller_ops.stats[name].clone(),
+            });
             let worker = Worker {
-                name: c.name().to_string(),
+                name: name.to_string(),
                 store: store.clone(),
-                driver: drivers::build(c)?,
-                wake: engine.wakes[c.name()].clone(),
-                status: engine.controller_status[c.name()].clone(),
+                driver,
+                wake: engine.wakes[name].clone(),
+                verify_now: engine.controller_ops.verify_now[name].clone(),
+                status: engine.controller_status[name].clone(),
                 config: config.dispatch.clone(),
             };
             tracker.spawn(worker.run(shutdown.clone()));
         }
         for index in 0..engine.sources.len() {
             if engine.sources[index].enabled {
-                tracker.spawn(poll_source(engine.clone(), index, shutdown.clone()));
+                let beat = liveness.register(
+                    format!("source {}", engine.sources[index].name),
+                    watchdog::PASS_BOUND,
+                    &shutdown,
+                );
+                tracker.spawn(poll_source(engine.clone(), index, beat, shutdown.clone()));
             }
         }
-        tracker.spawn(enforce_windows(engine.clone(), shutdown.clone()));
+        let beat = liveness.register("window scheduler", watchdog::PLANNER_BOUND, &shutdown);
+        tracker.spawn(enforce_windows(engine.clone(), beat, shutdown.clone()));
+        let metrics_addr = match metrics {
+            Some(listener) => {
+                let addr = listener.local_addr().ok();
+                tracker.spawn(metrics::serve(
+                    listener,
+                    engine.clone(),
+                    liveness.clone(),
+                    started,
+                    shutdown.clone(),
+                ));
+                addr
+            }
+            None => None,
+        };
         let policy = crate::control::PeerPolicy::new(config.control.read_group.as_deref());
         tracker.spawn(server::serve(
             listener,
@@ -134,6 +228,8 @@ impl Daemon {
             tracker,
             socket: config.control.socket.clone(),
             shutdown,
+            liveness,
+            metrics_addr,
         })
     }
 
@@ -141,14 +237,30 @@ impl Daemon {
         &self.engine
     }
 
+    /// The core loops' liveness, which the systemd watchdog trusts.
+    pub fn liveness(&self) -> &watchdog::Liveness {
+        &self.liveness
+    }
+
+    /// Where the metrics endpoint listens, when `[metrics] listen` is set.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_addr
+    }
+
     /// Stops taking work, lets tasks finish within a bound, and flushes the store.
     pub async fn stop(self) {
+        self.stop_drained().await;
+    }
+
+    /// As [`Daemon::stop`]; says whether every task finished within the bound (if not, some
+    /// are still running, and the caller must not start another daemon on the same store).
+    pub async fn stop_drained(self) -> bool {
         self.shutdown.cancel();
         self.tracker.close();
-        if tokio::time::timeout(DRAIN_TIMEOUT, self.tracker.wait())
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, self.tracker.wait())
             .await
-            .is_err()
-        {
+            .is_ok();
+        if !drained {
             tracing::warn!(
                 "tasks did not finish within {DRAIN_TIMEOUT:?}; unsent changes stay in the outbox"
             );
@@ -157,6 +269,7 @@ impl Daemon {
             tracing::error!(error = %e, "final store flush failed");
         }
         let _ = std::fs::remove_file(&self.socket);
+        drained
     }
 }
 
@@ -174,7 +287,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
     Ok(())
 }
 
-async fn poll_source(engine: Arc<Engine>, index: usize, shutdown: CancellationToken) {
+async fn poll_source(
+    engine: Arc<Engine>,
+    index: usize,
+    beat: watchdog::Beat,
+    shutdown: CancellationToken,
+) {
     let runner = &engine.sources[index];
     let plan = engine
         .config
@@ -208,7 +326,7 @@ async fn poll_source(engine: Arc<Engine>, index: usize, shutdown: CancellationTo
             .and_then(|s| s.last_success_at);
         let decision = schedule::decide(&plan, now, last_success, last_full);
         let report = tokio::select! {
-            r = engine.run_pass(runner, decision.kind, false) => r,
+            r = beat.around("a pass", engine.run_pass(runner, decision.kind, false)) => r,
             () = shutdown.cancelled() => return,
         };
         if report.ok && decision.kind == PullKind::Full {
@@ -227,7 +345,7 @@ async fn poll_source(engine: Arc<Engine>, index: usize, shutdown: CancellationTo
 
 /// The gateway's own enforcement of window ends: re-plans at the earliest end still ahead, so a
 /// revocation goes out on time even with every source unreachable.
-async fn enforce_windows(engine: Arc<Engine>, shutdown: CancellationToken) {
+async fn enforce_windows(engine: Arc<Engine>, beat: watchdog::Beat, shutdown: CancellationToken) {
     loop {
         let next = engine.next_change();
         let due = async {
@@ -238,12 +356,39 @@ async fn enforce_windows(engine: Arc<Engine>, shutdown: CancellationToken) {
         };
         tokio::select! {
             () = due => {
-                if let Err(e) = engine.apply(Commit::default(), engine.clock.now()).await {
+                let now = engine.clock.now();
+                if let Err(e) = beat.around("re-planning", engine.apply(Commit::default(), now)).await {
                     tracing::error!(error = %e, "window enforcement failed");
                 }
             }
             () = engine.schedule_changed.notified() => {}
             () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Hands cards a controller did not know to enrollment (`lintel credentials enroll`).
+async fn route_unknown_cards(
+    engine: Arc<Engine>,
+    controller: String,
+    mut events: tokio::sync::broadcast::Receiver<lintel_hal::DeviceEvent>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            e = events.recv() => e,
+            () = shutdown.cancelled() => return,
+        };
+        match event {
+            Ok(lintel_hal::DeviceEvent::Access {
+                card: Some(card),
+                known: false,
+                ..
+            }) => {
+                engine.unknown_card(&controller, card);
+            }
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
     }
 }

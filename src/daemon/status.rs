@@ -58,6 +58,9 @@ pub struct ControllerReport {
     pub credentials: usize,
     pub last_ack_at: Option<Timestamp>,
     pub last_error: Option<String>,
+    /// The last `lintel controllers resync` since the daemon started, while it runs or after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resync: Option<super::engine::controllers::ResyncProgress>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -177,6 +180,7 @@ impl Engine {
                 credentials: self.store.acked(name)?.len(),
                 last_ack_at: live.last_ack_at,
                 last_error: live.last_error,
+                resync: self.resync_progress(name),
             });
         }
 

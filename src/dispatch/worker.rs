@@ -53,6 +53,8 @@ pub struct Worker {
     pub store: Store,
     pub driver: Driver,
     pub wake: Arc<Notify>,
+    /// Asks for a readback as soon as nothing is queued ahead of it (`controllers verify`).
+    pub verify_now: Arc<Notify>,
     pub status: Arc<Mutex<ControllerStatus>>,
     pub config: DispatchConfig,
 }
@@ -128,6 +130,7 @@ impl Worker {
                 Work::Idle => {
                     tokio::select! {
                         () = self.wake.notified() => {}
+                        () = self.verify_now.notified() => run.needs_verify = true,
                         () = tokio::time::sleep(self.config.probe_every) => self.probe().await,
                         () = sleep_until(run.next_verify) => run.needs_verify = true,
                         Some(event) = next_event(&mut run.events) => {

@@ -70,6 +70,12 @@ pub struct Person {
     pub pin: Option<String>,
     pub tags: Vec<String>,
     pub notes: String,
+    /// Doors this person opens beyond their groups'.
+    #[serde(default)]
+    pub grants: Vec<String>,
+    /// Doors this person never opens, whatever their groups say.
+    #[serde(default)]
+    pub denials: Vec<String>,
 
     // Sync bookkeeping.
     /// False once the linked source stopped listing this person; access ends, the person

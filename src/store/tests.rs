@@ -19,8 +19,41 @@ fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temporary directory")
 }
 
+fn locked(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("acquire lock"))
+}
+
+/// Runs `open` until a just-closed handle lets go of the directory lock: sled's I/O threads
+/// drop their reference a moment after the last flush returns. Production never reopens
+/// in-process; these tests do, to check what was written.
+fn unlocked<T, E>(open: impl Fn() -> Result<T, E>, is_lock: impl Fn(&E) -> bool) -> Result<T, E> {
+    for _ in 0..500 {
+        match open() {
+            Err(e) if is_lock(&e) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            other => return other,
+        }
+    }
+    panic!("the store lock was never released");
+}
+
+fn try_open(path: &Path) -> Result<Store, StoreError> {
+    unlocked(
+        || Store::open(path),
+        |e| matches!(e, StoreError::Sled(e) if locked(e)),
+    )
+}
+
 fn open(path: &Path) -> Store {
-    Store::open(path).expect("store opens")
+    try_open(path).expect("store opens")
+}
+
+fn raw(path: &Path) -> sled::Db {
+    // No background flusher holding the lock after drop (as Store::open does).
+    unlocked(
+        || sled::Config::new().path(path).flush_every_ms(None).open(),
+        locked,
+    )
+    .expect("raw sled opens")
 }
 
 fn person(id: &str, external_id: &str) -> Person {
@@ -46,6 +79,8 @@ fn person(id: &str, external_id: &str) -> Person {
         pin: None,
         tags: Vec::new(),
         notes: String::new(),
+        grants: Vec::new(),
+        denials: Vec::new(),
         at_source: true,
         removed_at: None,
         created_at: ts(1_000),
@@ -146,10 +181,7 @@ fn slots(store: &Store, controller: &str) -> Vec<(u16, u64)> {
 }
 
 fn write_raw_schema(path: &Path, bytes: &[u8]) {
-    let db = sled::Config::new()
-        .path(path)
-        .open()
-        .expect("raw sled opens");
+    let db = raw(path);
     let meta = db.open_tree("meta").expect("meta tree");
     meta.insert(SCHEMA_KEY, bytes).expect("raw insert");
     db.flush().expect("raw flush");
@@ -159,10 +191,7 @@ fn write_raw_schema(path: &Path, bytes: &[u8]) {
 fn open_records_the_schema_version() {
     let dir = tempdir();
     drop(open(dir.path()));
-    let db = sled::Config::new()
-        .path(dir.path())
-        .open()
-        .expect("raw sled opens");
+    let db = raw(dir.path());
     let raw = db
         .open_tree("meta")
         .expect("meta tree")
@@ -205,7 +234,7 @@ fn newer_schema_is_refused() {
         dir.path(),
         &serde_json::to_vec(&(SCHEMA_VERSION + 1)).expect("encodes"),
     );
-    match Store::open(dir.path()) {
+    match try_open(dir.path()) {
         Err(StoreError::NewerSchema { found }) => assert_eq!(found, SCHEMA_VERSION + 1),
         other => panic!("expected NewerSchema, got {other:?}"),
     }
@@ -216,10 +245,7 @@ fn same_or_older_schema_opens_and_is_not_rewritten() {
     let dir = tempdir();
     write_raw_schema(dir.path(), b"0");
     drop(open(dir.path()));
-    let db = sled::Config::new()
-        .path(dir.path())
-        .open()
-        .expect("raw sled opens");
+    let db = raw(dir.path());
     let raw = db
         .open_tree("meta")
         .expect("meta tree")
@@ -233,7 +259,7 @@ fn same_or_older_schema_opens_and_is_not_rewritten() {
 fn garbage_schema_version_is_corrupt() {
     let dir = tempdir();
     write_raw_schema(dir.path(), b"not a number");
-    match Store::open(dir.path()) {
+    match try_open(dir.path()) {
         Err(StoreError::Corrupt { what, .. }) => assert_eq!(what, SCHEMA_KEY),
         other => panic!("expected Corrupt, got {other:?}"),
     }

@@ -490,6 +490,8 @@ pub fn new_person(id: String, source: &str, r: &SourceRecord, now: Timestamp) ->
         pin: None,
         tags: Vec::new(),
         notes: String::new(),
+        grants: Vec::new(),
+        denials: Vec::new(),
         at_source: true,
         removed_at: None,
         created_at: now,

@@ -183,6 +183,8 @@ impl BrokerSettings {
             options.set_credentials(username.clone(), self.password.clone().unwrap_or_default());
         }
         if endpoint.tls {
+            // Without an installed default, rustls panics when both providers are compiled in.
+            let _ = rustls::crypto::ring::default_provider().install_default();
             let read = |path: &PathBuf, key: &str| {
                 std::fs::read(path)
                     .map_err(|e| config(format!("{key} = {}: cannot read: {e}", path.display())))

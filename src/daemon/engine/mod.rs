@@ -3,7 +3,11 @@
 //! controller workers are woken.
 
 mod bulk;
+pub mod controllers;
+mod enroll;
 mod explain;
+mod impact;
+mod import;
 mod pass;
 mod people;
 mod review;
@@ -11,8 +15,10 @@ mod visitors;
 
 pub use bulk::BulkPreview;
 pub use explain::Explanation;
+pub use impact::Impact;
+pub use import::ImportReport;
 pub use pass::PassReport;
-pub use people::{NewPerson, PinChange};
+pub use people::{DoorChange, NewPerson, PinChange};
 pub use review::ReviewAction;
 pub use visitors::NewPass;
 
@@ -82,9 +88,13 @@ pub struct Engine {
     pub controller_status: HashMap<String, Arc<Mutex<ControllerStatus>>>,
     /// Wakes the window scheduler when the next window end may have moved.
     pub schedule_changed: Notify,
+    /// Readback requests, driver counters and resync progress, by controller name.
+    pub controller_ops: controllers::ControllerOps,
     next_change: Mutex<Option<Timestamp>>,
     /// The latest `now` any plan used.
     planned_at: Mutex<Timestamp>,
+    /// Open enrollments by controller: the next unknown card there goes to the waiting sender.
+    enrollments: Mutex<HashMap<String, tokio::sync::oneshot::Sender<u64>>>,
     /// Planning reads the outbox and writes it: one planner at a time.
     plan_lock: tokio::sync::Mutex<()>,
     /// One pass per source at a time.
@@ -120,8 +130,10 @@ impl Engine {
             sources,
             config,
             schedule_changed: Notify::new(),
+            controller_ops: controllers::ControllerOps::new(names.iter().map(String::as_str)),
             next_change: Mutex::new(None),
             planned_at: Mutex::new(Timestamp::MIN),
+            enrollments: Mutex::new(HashMap::new()),
             plan_lock: tokio::sync::Mutex::new(()),
         }
     }

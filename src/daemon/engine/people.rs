@@ -8,6 +8,15 @@ use crate::access::Access;
 use crate::credentials::generate_pin;
 use crate::store::{Activity, Commit, CredentialRecord, Outcome, Person, PersonType};
 
+/// A per-person door change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DoorChange {
+    Grant,
+    Deny,
+    Reset,
+}
+
 /// What to do with a person's PIN.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -158,6 +167,8 @@ impl Engine {
             pin: None,
             tags: Vec::new(),
             notes: String::new(),
+            grants: Vec::new(),
+            denials: Vec::new(),
             at_source: true,
             removed_at: None,
             created_at: now,
@@ -258,6 +269,78 @@ impl Engine {
         };
         self.apply(commit, now).await?;
         Ok(new)
+    }
+
+    /// Per-person door changes on top of their groups: grant adds a door, deny removes one,
+    /// reset drops both for that door.
+    pub async fn set_door(
+        &self,
+        query: &str,
+        door: &str,
+        change: DoorChange,
+    ) -> Result<Person, EngineError> {
+        if !self.policy.has_door(door) {
+            return Err(EngineError::Refused(format!("no door is named `{door}`")));
+        }
+        let mut person = self.resolve_person(query)?;
+        person.grants.retain(|d| d != door);
+        person.denials.retain(|d| d != door);
+        match change {
+            DoorChange::Grant => person.grants.push(door.to_string()),
+            DoorChange::Deny => person.denials.push(door.to_string()),
+            DoorChange::Reset => {}
+        }
+        let now = self.clock.now();
+        person.updated_at = now;
+        let reason = match change {
+            DoorChange::Grant => format!("granted door {door} beyond their groups"),
+            DoorChange::Deny => format!("denied door {door} whatever their groups say"),
+            DoorChange::Reset => format!("door {door} back to what their groups say"),
+        };
+        let commit = Commit {
+            activity: vec![Activity::new(
+                now,
+                Outcome::Updated,
+                person.id.clone(),
+                reason,
+            )],
+            people: vec![person.clone()],
+            ..Commit::default()
+        };
+        self.apply(commit, now).await?;
+        Ok(person)
+    }
+
+    /// Adds or removes an admin-owned tag (groups can match on tags).
+    pub async fn set_tag(&self, query: &str, tag: &str, on: bool) -> Result<Person, EngineError> {
+        let tag = tag.trim();
+        if tag.is_empty() {
+            return Err(EngineError::Refused("a tag must not be empty".into()));
+        }
+        let mut person = self.resolve_person(query)?;
+        person.tags.retain(|t| t != tag);
+        if on {
+            person.tags.push(tag.to_string());
+        }
+        let now = self.clock.now();
+        person.updated_at = now;
+        let reason = if on {
+            format!("tagged `{tag}`")
+        } else {
+            format!("tag `{tag}` removed")
+        };
+        let commit = Commit {
+            activity: vec![Activity::new(
+                now,
+                Outcome::Updated,
+                person.id.clone(),
+                reason,
+            )],
+            people: vec![person.clone()],
+            ..Commit::default()
+        };
+        self.apply(commit, now).await?;
+        Ok(person)
     }
 
     /// The person's access right now, in the words status and explain use.

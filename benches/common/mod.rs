@@ -1,0 +1,366 @@
+//! A synthetic building shared by the benches and `benches/measure.rs`: `n` residents from the
+//! demo PMS generator (`lintel::demo::pms::demo_residents`), every one holding one card, split
+//! over two controllers (`a` for residents, `b` for staff: every other person is made staff so
+//! that no controller needs more than 65 535 slots at 100k people).
+//!
+//! "No change" means: the source listing is the one the store was built from, the store holds
+//! every person, credential, acknowledged slot and slot allocation that listing implies, and the
+//! outbox is empty. A reconciliation then must decide nothing and queue nothing; the helpers here
+//! assert that, so a bench cannot silently measure a pass that does work.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use jiff::Timestamp;
+use lintel::Config;
+use lintel::access::Policy;
+use lintel::config::SourceConfig;
+use lintel::dispatch::plan_controller;
+use lintel::sources::Pull;
+use lintel::sources::json::JsonSource;
+use lintel::store::{AckedSlot, Commit, CredentialRecord, GuardState, Person, PersonType, Store};
+use lintel::sync::{PassInput, plan_pass};
+use serde_json::{Value, json};
+
+/// The instant every pure bench plans at: inside every demo resident's window.
+pub fn now() -> Timestamp {
+    "2026-06-01T12:00:00Z".parse().expect("timestamp")
+}
+
+/// Controllers of the synthetic building.
+pub const CONTROLLERS: [&str; 2] = ["a", "b"];
+
+/// The demo PMS listing for `n` residents.
+pub fn listing(n: usize) -> Vec<Value> {
+    lintel::demo::pms::demo_residents(n)
+}
+
+/// The body the fixture PMS serves for `listing`.
+pub fn body(listing: &[Value]) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "residents": listing })).expect("json body")
+}
+
+/// Config text for the synthetic building. `controllers` gives each controller's address
+/// (unreachable ones are fine for anything that does not dispatch).
+pub fn config_text(dir: &Path, pms_url: &str, controllers: &[(&str, String)]) -> String {
+    let mut text = format!(
+        r#"
+[site]
+name = "Bench Towers"
+timezone = "America/New_York"
+default_country = "US"
+
+[store]
+path = "{store}"
+
+[control]
+socket = "{socket}"
+
+[policy]
+# "future" too, so that every demo resident is taken in and a pass over the same listing
+# really changes nothing (no per-pass skips).
+lease_statuses = ["pending", "current", "notice", "future"]
+# Far above any count a bench changes; a no-change pass never gets near it anyway.
+mass_disable = {{ max_count = 1000000, max_percent = 100.0 }}
+
+[sync]
+interval = "1h"
+
+[[source]]
+name = "pms"
+kind = "json"
+url = "{pms_url}"
+records = "residents"
+timeout = "60s"
+# 100k demo residents are ~33 MB in one page; the default cap is 16 MiB.
+max_body_bytes = 268435456
+"#,
+        store = dir.join("store").display(),
+        socket = dir.join("control.sock").display(),
+    );
+    for (name, addr) in controllers {
+        text.push_str(&format!(
+            "\n[[controller]]\nname = \"{name}\"\nkind = \"modbus-tcp\"\naddress = \"{addr}\"\ntimeout = \"2s\"\n\n[[door]]\nname = \"{name}-door\"\ncontroller = \"{name}\"\nindex = 0\n"
+        ));
+    }
+    text.push_str("\n[[group]]\nname = \"residents\"\nmatch = { person_type = \"resident\" }\ndoors = [\"a-door\"]\n");
+    text.push_str(
+        "\n[[group]]\nname = \"staff\"\nmatch = { person_type = \"staff\" }\ndoors = [\"b-door\"]\n",
+    );
+    text
+}
+
+/// The synthetic building's config with both controllers unreachable.
+pub fn config(dir: &Path, pms_url: &str) -> Config {
+    let controllers: Vec<(&str, String)> = CONTROLLERS
+        .iter()
+        .map(|c| (*c, "127.0.0.1:9".to_string()))
+        .collect();
+    Config::parse(&config_text(dir, pms_url, &controllers), "bench").expect("bench config")
+}
+
+pub fn json_source(config: &Config) -> JsonSource {
+    match &config.sources[0] {
+        SourceConfig::Json(c) => JsonSource::new(c).expect("json source"),
+        other => panic!("expected a json source, got {}", other.name()),
+    }
+}
+
+/// Card of the `i`-th person (in id order).
+pub fn card(i: usize) -> u64 {
+    1_000_000 + i as u64
+}
+
+/// Everything a no-change reconciliation reads, in memory.
+pub struct Snapshot {
+    pub config: Config,
+    pub policy: Policy,
+    pub pull: Pull,
+    pub people: Vec<Person>,
+    pub credentials: Vec<CredentialRecord>,
+    pub acked: BTreeMap<String, BTreeMap<u64, AckedSlot>>,
+    pub slots: BTreeMap<String, BTreeMap<u16, u64>>,
+}
+
+/// People as the first pass over `pull` creates them, every other one made staff.
+pub fn first_pass_people(config: &Config, pull: &Pull, now: Timestamp) -> Vec<Person> {
+    let ignored = HashSet::new();
+    let guard = GuardState::default();
+    let input = PassInput {
+        source: "pms",
+        pull,
+        people: &[],
+        ignored: &ignored,
+        alerts: &[],
+        guard: &guard,
+        policy: &config.policy,
+        country: config.site.default_country.parse().ok(),
+        now,
+    };
+    let mut next = 0u64;
+    let plan = plan_pass(&input, &mut || {
+        next += 1;
+        next
+    })
+    .expect("first pass");
+    assert_eq!(
+        plan.added,
+        pull.records.len(),
+        "every record is taken in: {:?}",
+        plan.activity.first()
+    );
+    let mut people = plan.people;
+    people.sort_by(|a, b| a.id.cmp(&b.id));
+    for (i, p) in people.iter_mut().enumerate() {
+        if i % 2 == 1 {
+            p.person_type = PersonType::Staff;
+        }
+    }
+    people
+}
+
+pub fn credentials_for(people: &[Person], now: Timestamp) -> Vec<CredentialRecord> {
+    people
+        .iter()
+        .enumerate()
+        .map(|(i, p)| CredentialRecord {
+            card: card(i),
+            credential: lintel::credentials::Credential::raw(card(i)).expect("raw card"),
+            person_id: p.id.clone(),
+            added_at: now,
+        })
+        .collect()
+}
+
+impl Snapshot {
+    pub fn new(n: usize) -> Snapshot {
+        let dir = std::env::temp_dir();
+        let config = config(&dir, "http://127.0.0.1:9/residents");
+        let source = json_source(&config);
+        let pull = source.parse(&body(&listing(n))).expect("parse listing");
+        assert_eq!(pull.records.len(), n);
+        let now = now();
+        let people = first_pass_people(&config, &pull, now);
+        let credentials = credentials_for(&people, now);
+        let policy = Policy::new(&config);
+        let (desired, _) = policy.desired(&people, &[], &credentials, now);
+        let mut acked = BTreeMap::new();
+        let mut slots = BTreeMap::new();
+        for (controller, table) in &desired {
+            let mut a = BTreeMap::new();
+            let mut s = BTreeMap::new();
+            for (slot, (card, credential)) in table.iter().enumerate() {
+                let slot = u16::try_from(slot).expect("fewer than 65536 cards per controller");
+                a.insert(
+                    *card,
+                    AckedSlot {
+                        slot,
+                        credential: *credential,
+                    },
+                );
+                s.insert(slot, *card);
+            }
+            acked.insert(controller.clone(), a);
+            slots.insert(controller.clone(), s);
+        }
+        Snapshot {
+            config,
+            policy,
+            pull,
+            people,
+            credentials,
+            acked,
+            slots,
+        }
+    }
+
+    /// One full reconciliation with no changes: the sync decision over the whole listing, the
+    /// desired tables, and the diff against every controller's acknowledged table. Returns the
+    /// number of people it looked at; panics if it decided anything.
+    pub fn reconcile(&self) -> usize {
+        let now = now();
+        let ignored = HashSet::new();
+        let guard = GuardState::default();
+        let input = PassInput {
+            source: "pms",
+            pull: &self.pull,
+            people: &self.people,
+            ignored: &ignored,
+            alerts: &[],
+            guard: &guard,
+            policy: &self.config.policy,
+            country: self.config.site.default_country.parse().ok(),
+            now,
+        };
+        let mut next = 1u64 << 40;
+        let plan = plan_pass(&input, &mut || {
+            next += 1;
+            next
+        })
+        .expect("pass");
+        assert!(
+            plan.people.is_empty() && plan.alerts.is_empty(),
+            "a no-change pass changed {} people",
+            plan.people.len()
+        );
+        let queued = self.diff();
+        assert_eq!(queued, 0, "a no-change reconciliation queued {queued} ops");
+        plan.activity.len() + self.people.len()
+    }
+
+    /// `Policy::desired` plus `plan_controller` for every controller; returns ops queued.
+    pub fn diff(&self) -> usize {
+        let now = now();
+        let (desired, _) = self
+            .policy
+            .desired(&self.people, &[], &self.credentials, now);
+        let mut queued = 0;
+        let mut seq = 0u64;
+        for (controller, table) in &desired {
+            let plan = plan_controller(
+                controller,
+                table,
+                &self.acked[controller],
+                &[],
+                &self.slots[controller],
+                now,
+                &mut || {
+                    seq += 1;
+                    seq
+                },
+            );
+            queued += plan.outbox.len();
+        }
+        queued
+    }
+}
+
+/// Seeds `store` so that the listing `pull` (of the building in `config`) is a no-change
+/// reconciliation at `now`: people, credentials, acknowledged slots, slot allocations, and the
+/// source's last success. Written with the store's own commit and ack, as the daemon would.
+pub async fn seed_store(store: &Store, config: &Config, pull: &Pull, now: Timestamp) {
+    let people = first_pass_people(config, pull, now);
+    let credentials = credentials_for(&people, now);
+    let policy = Policy::new(config);
+    let (desired, _) = policy.desired(&people, &[], &credentials, now);
+    let mut outbox = Vec::new();
+    let mut slots = Vec::new();
+    let mut seq = 0u64;
+    for (controller, table) in &desired {
+        let plan = plan_controller(
+            controller,
+            table,
+            &BTreeMap::new(),
+            &[],
+            &BTreeMap::new(),
+            now,
+            &mut || {
+                seq += 1;
+                seq
+            },
+        );
+        outbox.extend(plan.outbox);
+        slots.extend(plan.slots);
+    }
+    // In chunks: one sled transaction of 100k people is slow and memory-hungry, and the daemon
+    // never writes that much at once either.
+    for chunk in people.chunks(5_000) {
+        store
+            .commit(Commit {
+                people: chunk.to_vec(),
+                ..Commit::default()
+            })
+            .await
+            .expect("seed people");
+    }
+    for chunk in credentials.chunks(5_000) {
+        store
+            .commit(Commit {
+                credentials_put: chunk.to_vec(),
+                ..Commit::default()
+            })
+            .await
+            .expect("seed credentials");
+    }
+    let state = lintel::store::SourceState {
+        last_success_at: Some(now),
+        people_in_scope: pull.records.len(),
+        ..Default::default()
+    };
+    let slot_of: std::collections::HashMap<(String, u64), u16> = slots
+        .into_iter()
+        .map(|(controller, card, slot)| ((controller, card), slot))
+        .collect();
+    for chunk in outbox.chunks(2_000) {
+        let slot_chunk: Vec<(String, u64, u16)> = chunk
+            .iter()
+            .filter_map(|e| {
+                let key = (e.controller.clone(), e.op.change.card());
+                slot_of.get(&key).map(|slot| (key.0, key.1, *slot))
+            })
+            .collect();
+        store
+            .commit(Commit {
+                outbox: chunk.to_vec(),
+                slots: slot_chunk,
+                ..Commit::default()
+            })
+            .await
+            .expect("seed outbox");
+    }
+    for controller in CONTROLLERS {
+        let pending = store.outbox(controller).expect("outbox");
+        for chunk in pending.chunks(2_000) {
+            store.ack(controller, chunk).await.expect("seed acks");
+        }
+        assert_eq!(store.outbox_len(controller), 0);
+    }
+    store
+        .commit(Commit {
+            sources: vec![("pms".to_string(), state)],
+            ..Commit::default()
+        })
+        .await
+        .expect("seed source state");
+}
