@@ -215,6 +215,31 @@ impl Snapshot {
         }
     }
 
+    /// Only the sync decision (`plan_pass`) over the whole listing; returns activity entries.
+    pub fn plan_only(&self) -> usize {
+        let ignored = HashSet::new();
+        let guard = GuardState::default();
+        let input = PassInput {
+            source: "pms",
+            pull: &self.pull,
+            people: &self.people,
+            ignored: &ignored,
+            alerts: &[],
+            guard: &guard,
+            policy: &self.config.policy,
+            country: self.config.site.default_country.parse().ok(),
+            now: now(),
+        };
+        let mut next = 1u64 << 40;
+        let plan = plan_pass(&input, &mut || {
+            next += 1;
+            next
+        })
+        .expect("pass");
+        assert!(plan.people.is_empty());
+        plan.activity.len()
+    }
+
     /// One full reconciliation with no changes: the sync decision over the whole listing, the
     /// desired tables, and the diff against every controller's acknowledged table. Returns the
     /// number of people it looked at; panics if it decided anything.

@@ -15,8 +15,9 @@ use super::peer::{Access, PeerPolicy};
 use super::protocol::{Reply, Request};
 use crate::daemon::engine::Engine;
 
-/// Longest request line accepted; anything longer is a confused or hostile peer.
-const MAX_REQUEST: u64 = 64 * 1024;
+/// Longest request line accepted (a fob inventory import is the largest honest request);
+/// anything longer is a confused or hostile peer.
+const MAX_REQUEST: u64 = 8 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use lintel_hal::{Change, Credential, DeviceEvent, Drift, Op, SlotDrift};
+use lintel_hal::{Credential, DeviceEvent, Drift, Op, SlotDrift};
 
 use crate::store::{AckedSlot, OutboxEntry};
 
@@ -46,11 +46,6 @@ impl Pending {
             }
         };
         self.slots.contains(&drift.slot()) || cards.iter().any(|c| self.cards.contains(c))
-    }
-
-    /// Whether `op` touches a slot or card that has a queued change.
-    pub fn covers(&self, op: &Op) -> bool {
-        self.slots.contains(&op.slot) || self.cards.contains(&op.change.card())
     }
 }
 
@@ -122,21 +117,10 @@ pub fn access_reason(event: &DeviceEvent) -> Option<String> {
     Some(format!("{who} presented{at}: {known}, {opened}{verdict}"))
 }
 
-/// Removes `done` leading repairs from the queue.
-pub fn drop_applied(queue: &mut Vec<Op>, sent: &[Op], applied: usize) {
-    let done: Vec<Op> = sent[..applied.min(sent.len())].to_vec();
-    queue.retain(|op| !done.contains(op));
-}
-
-/// Whether a repair is a revocation (used to let queued revocations go first).
-pub fn is_revoke(op: &Op) -> bool {
-    matches!(op.change, Change::Revoke { .. })
-}
-
 #[cfg(test)]
 mod tests {
     use jiff::Timestamp;
-    use lintel_hal::Check;
+    use lintel_hal::{Change, Check};
 
     use super::*;
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use lintel_hal::{BatchError, Controller, DeviceEvent, Error, ErrorKind, Op};
+use lintel_hal::{BatchError, Controller, DeviceEvent, Error, ErrorKind};
 use serde::Serialize;
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
@@ -70,7 +70,6 @@ impl std::fmt::Debug for Worker {
 /// What the worker does next.
 enum Work {
     Outbox(Vec<OutboxEntry>),
-    Repair(Vec<Op>),
     Verify,
     Idle,
 }
@@ -80,7 +79,6 @@ struct Run {
     events: Option<broadcast::Receiver<DeviceEvent>>,
     needs_verify: bool,
     next_verify: Option<Instant>,
-    repairs: Vec<Op>,
     failures: u32,
     last_logged_error: Option<String>,
 }
@@ -116,7 +114,6 @@ impl Worker {
             events: self.driver.controller.events(),
             needs_verify: true,
             next_verify: None,
-            repairs: Vec::new(),
             failures: 0,
             last_logged_error: None,
         };
@@ -145,10 +142,6 @@ impl Worker {
                     // Unconfirmed entries stay in the outbox and are sent again after restart.
                     () = shutdown.cancelled() => return,
                 },
-                Work::Repair(ops) => tokio::select! {
-                    r = self.repair(&mut run, &ops) => r,
-                    () = shutdown.cancelled() => return,
-                },
                 Work::Verify => tokio::select! {
                     r = self.verify(&mut run) => r,
                     () = shutdown.cancelled() => return,
@@ -168,7 +161,7 @@ impl Worker {
         }
     }
 
-    /// Queued revocations first, then repairs, then queued grants, then a pending readback.
+    /// Queued revocations first, then queued grants (repairs among them), then a readback.
     fn next_work(&self, run: &mut Run) -> Work {
         let batch = match self.store.outbox_batch(&self.name, self.config.batch) {
             // Revocations travel alone, so no grant shares their frame or delays their ack.
@@ -184,21 +177,6 @@ impl Worker {
                 Vec::new()
             }
         };
-        if !run.repairs.is_empty() {
-            // A change queued since the readback supersedes the repair of its slot.
-            let pending = Pending::new(&self.store.outbox(&self.name).unwrap_or_default());
-            run.repairs.retain(|op| !pending.covers(op));
-            if !run.repairs.is_empty() {
-                let n = self.config.batch.min(run.repairs.len());
-                let first_is_revoke = verify::is_revoke(&run.repairs[0]);
-                let ops: Vec<Op> = run.repairs[..n]
-                    .iter()
-                    .copied()
-                    .filter(|op| !first_is_revoke || verify::is_revoke(op))
-                    .collect();
-                return Work::Repair(ops);
-            }
-        }
         if !batch.is_empty() {
             return Work::Outbox(batch);
         }
@@ -242,27 +220,27 @@ impl Worker {
         let reason = verify::describe(&drift, &drifted);
         tracing::warn!(controller = %self.name, %reason, "controller table drifted");
         self.log(Outcome::Flagged, reason).await;
-        run.repairs = verify::repairs(&drifted);
-        Ok(())
-    }
-
-    async fn repair(&mut self, run: &mut Run, ops: &[Op]) -> Result<(), Error> {
-        let (applied, error) = match self.driver.controller.apply(ops).await {
-            Ok(()) => (ops.len(), None),
-            Err(BatchError { applied, error }) => (applied, Some(error)),
-        };
-        verify::drop_applied(&mut run.repairs, ops, applied);
-        if applied > 0 {
-            self.mark_online();
-            if run.repairs.is_empty() {
-                self.log(
-                    Outcome::Processed,
-                    "drift repaired: the controller confirmed every re-sent slot".to_string(),
-                )
-                .await;
-            }
+        // Repairs go through the outbox like any change, so a revocation queued meanwhile
+        // replaces or precedes them and nothing reaches the device unrecorded.
+        let now = jiff::Timestamp::now();
+        let mut entries = Vec::new();
+        for op in verify::repairs(&drifted) {
+            let seq = self
+                .store
+                .next_id()
+                .map_err(|e| Error::new(ErrorKind::Busy, format!("cannot queue repairs: {e}")))?;
+            entries.push(OutboxEntry {
+                controller: self.name.clone(),
+                seq,
+                op,
+                enqueued_at: now,
+            });
         }
-        error.map_or(Ok(()), Err)
+        self.store
+            .enqueue_unless_pending(&entries)
+            .await
+            .map_err(|e| Error::new(ErrorKind::Busy, format!("cannot queue repairs: {e}")))?;
+        Ok(())
     }
 
     /// Records a failure, backs off, and says whether to go on (false on shutdown).

@@ -568,7 +568,15 @@ impl Store {
                                     .is_some();
                             if !pending {
                                 t_slots.remove(keys::slot_by_card(controller, card))?;
-                                t_slots.remove(keys::card_by_slot(controller, entry.op.slot))?;
+                                // The slot is free only if it was this card's (a repair can
+                                // clear a stray card from a slot another card is queued for).
+                                let by_slot = keys::card_by_slot(controller, entry.op.slot);
+                                if t_slots
+                                    .get(&by_slot)?
+                                    .is_some_and(|c| keys::u64_from(&c) == Some(card))
+                                {
+                                    t_slots.remove(by_slot)?;
+                                }
                             }
                         }
                     }
@@ -577,6 +585,47 @@ impl Store {
             })
             .map_err(flatten)?;
         self.flush().await
+    }
+
+    /// Queues `entries` (repairs after a readback), each only if nothing is pending for its
+    /// card: a change the engine queued meanwhile — a revocation above all — always wins.
+    /// Returns how many were queued.
+    pub async fn enqueue_unless_pending(
+        &self,
+        entries: &[OutboxEntry],
+    ) -> Result<usize, StoreError> {
+        let encoded: Vec<_> = entries
+            .iter()
+            .map(|e| {
+                let card = e.op.change.card();
+                let own = if e.op.change.is_revoke() {
+                    keys::REVOKE
+                } else {
+                    keys::GRANT
+                };
+                (
+                    keys::outbox(&e.controller, keys::REVOKE, card),
+                    keys::outbox(&e.controller, keys::GRANT, card),
+                    keys::outbox(&e.controller, own, card),
+                    encode(e),
+                )
+            })
+            .collect();
+        let queued = self
+            .outbox
+            .transaction(|t| {
+                let mut queued = 0;
+                for (revoke, grant, own, value) in &encoded {
+                    if t.get(revoke)?.is_none() && t.get(grant)?.is_none() {
+                        t.insert(own.as_slice(), value.as_slice())?;
+                        queued += 1;
+                    }
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(queued)
+            })
+            .map_err(flatten)?;
+        self.flush().await?;
+        Ok(queued)
     }
 
     /// Appends activity entries outside any other change (driver errors, pass summaries).

@@ -125,9 +125,15 @@ impl Shared {
                "hostname": self.config.hostname})
     }
 
-    /// The firmware's command handling; returns what to publish on `TOPIC/send`.
+    /// Handles one command, then counts it: a watcher woken by the count sees its effect.
     fn command(&self, payload: &[u8]) -> Vec<Value> {
+        let replies = self.handle(payload);
         self.commands.send_modify(|n| *n += 1);
+        replies
+    }
+
+    /// The firmware's command handling; returns what to publish on `TOPIC/send`.
+    fn handle(&self, payload: &[u8]) -> Vec<Value> {
         if payload.len() > MAX_PAYLOAD {
             return Vec::new();
         }

@@ -51,6 +51,19 @@ impl Engine {
         {
             return Ok(p);
         }
+        // External ids through the store's index, so bulk work (imports) stays linear.
+        if !query.contains('@') {
+            let mut hits = Vec::new();
+            for source in &self.sources {
+                let id = query
+                    .strip_prefix(&format!("{}:", source.name))
+                    .unwrap_or(query);
+                hits.extend(self.store.person_by_external(&source.name, id)?);
+            }
+            if hits.len() == 1 {
+                return Ok(hits.remove(0));
+            }
+        }
         let lower = query.to_lowercase();
         let found: Vec<Person> = self
             .store
