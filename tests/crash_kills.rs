@@ -183,7 +183,46 @@ async fn converge(dir: &Path, pms: &PmsServer, door: &SimHandle, model: &Shared,
             .map(|(card, _)| *card)
             .collect()
     };
-    wait_for_cards(door, &want).await;
+    let mut changes = door.subscribe();
+    let converged = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if held(door).keys().copied().collect::<Vec<_>>() == want {
+                return;
+            }
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    if converged.is_err() {
+        let have: BTreeSet<u64> = held(door).keys().copied().collect();
+        let missing: Vec<u64> = want.iter().filter(|c| !have.contains(c)).copied().collect();
+        let extra: Vec<&u64> = have.iter().filter(|c| !want.contains(c)).collect();
+        let status = call(dir, Request::Status).await;
+        eprintln!("status: {status:#}");
+        for card in &missing {
+            let why = lintel::control::client::request(
+                &socket(dir),
+                &Request::Explain {
+                    person: card.to_string(),
+                    door: None,
+                },
+            )
+            .await;
+            eprintln!("explain {card}: {why:?}");
+        }
+        let log = lintel::control::client::request(
+            &socket(dir),
+            &Request::Activity {
+                limit: 40,
+                search: None,
+            },
+        )
+        .await;
+        eprintln!("activity: {log:#?}");
+        panic!("cycle {cycle}: no convergence; missing {missing:?}, extra {extra:?}");
+    }
     // Every card the controller holds opens door 0 only, as configured.
     for (slot, c) in door.table() {
         assert_eq!(c.doors, 1, "cycle {cycle}: slot {slot} holds {c:?}");
