@@ -11,7 +11,8 @@
 //!   scheduler runs at every window end: read every person, credential and acked slot from sled,
 //!   compute desired tables, diff.
 //!
-//! `LINTEL_BENCH_QUICK=1` shrinks sample counts (for a smoke run).
+//! `LINTEL_BENCH_QUICK=1` keeps to 1000 people and few samples (CI runs it once per bench with
+//! `cargo test --benches`, which checks that a no-change pass still changes and queues nothing).
 
 mod common;
 
@@ -34,7 +35,11 @@ fn quick() -> bool {
 fn pure(c: &mut Criterion) {
     let mut group = c.benchmark_group("reconcile/pure");
     group.sampling_mode(SamplingMode::Flat);
-    let mut sizes = vec![1_000usize, 10_000];
+    let mut sizes = if quick() {
+        vec![1_000usize]
+    } else {
+        vec![1_000usize, 10_000]
+    };
     if std::env::var_os("LINTEL_BENCH_FULL").is_some() {
         // About 75 s per iteration today (sync::correlate scans every person per record, so
         // the pass is quadratic): opt-in. `measure pure 100000` times one run instead.
@@ -58,7 +63,7 @@ fn pure(c: &mut Criterion) {
 }
 
 fn parts(c: &mut Criterion) {
-    let n = 10_000;
+    let n = if quick() { 1_000 } else { 10_000 };
     let snapshot = Snapshot::new(n);
     let listing = common::body(&common::listing(n));
     let source = common::json_source(&snapshot.config);
@@ -66,16 +71,16 @@ fn parts(c: &mut Criterion) {
     group.sampling_mode(SamplingMode::Flat);
     group.sample_size(if quick() { 10 } else { 20 });
     group.measurement_time(Duration::from_secs(4));
-    group.bench_function("json_parse/10000", |b| {
+    group.bench_function(BenchmarkId::new("json_parse", n), |b| {
         b.iter(|| black_box(source.parse(&listing).expect("parse").records.len()));
     });
-    group.bench_function("plan_pass/10000", |b| {
+    group.bench_function(BenchmarkId::new("plan_pass", n), |b| {
         b.iter(|| black_box(snapshot.plan_only()));
     });
-    group.bench_function("desired_and_diff/10000", |b| {
+    group.bench_function(BenchmarkId::new("desired_and_diff", n), |b| {
         b.iter(|| black_box(snapshot.diff()));
     });
-    group.bench_function("desired_only/10000", |b| {
+    group.bench_function(BenchmarkId::new("desired_only", n), |b| {
         b.iter(|| {
             black_box(
                 snapshot
@@ -140,8 +145,10 @@ fn run_pass(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let beds: Vec<(usize, Bed)> = [1_000usize, 10_000]
-        .into_iter()
+    let sizes: &[usize] = if quick() { &[1_000] } else { &[1_000, 10_000] };
+    let beds: Vec<(usize, Bed)> = sizes
+        .iter()
+        .copied()
         .map(|n| (n, rt.block_on(bed(n))))
         .collect();
     let mut group = c.benchmark_group("reconcile/run_pass");
