@@ -3,44 +3,8 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Stdio;
-
 use common::*;
 use lintel::demo::pms::PmsServer;
-use tokio::net::UnixDatagram;
-use tokio::process::{Child, Command};
-
-/// Starts `lintel run` and returns once it told the notify socket READY=1, as systemd would see.
-async fn start_daemon(dir: &Path, config: &Path) -> Child {
-    let notify_path = dir.join("notify.sock");
-    let _ = std::fs::remove_file(&notify_path);
-    let notify = UnixDatagram::bind(&notify_path).expect("notify socket");
-    let child = Command::new(env!("CARGO_BIN_EXE_lintel"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("NOTIFY_SOCKET", &notify_path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn lintel");
-    let mut buf = vec![0u8; 4096];
-    let ready = tokio::time::timeout(PATIENCE, async {
-        loop {
-            let n = notify.recv(&mut buf).await.expect("notify recv");
-            if String::from_utf8_lossy(&buf[..n])
-                .lines()
-                .any(|l| l == "READY=1")
-            {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(ready.is_ok(), "lintel did not become ready");
-    child
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_write_then_restart_converges_with_nothing_lost() {
@@ -55,7 +19,7 @@ async fn sigkill_mid_write_then_restart_converges_with_nothing_lost() {
     )
     .expect("write config");
 
-    let mut daemon = start_daemon(dir.path(), &config_path).await;
+    let mut daemon = start_lintel(dir.path(), &config_path).await;
     sync_now(dir.path()).await;
     add_card(dir.path(), "R-1", 9001).await;
     wait_for_cards(&door, &[9001]).await;
@@ -78,7 +42,7 @@ async fn sigkill_mid_write_then_restart_converges_with_nothing_lost() {
     daemon.kill().await.expect("SIGKILL");
     door.release_writes();
 
-    let mut daemon = start_daemon(dir.path(), &config_path).await;
+    let mut daemon = start_lintel(dir.path(), &config_path).await;
     let want: Vec<u64> = (9002..=9008).collect();
     wait_for_cards(&door, &want).await;
 

@@ -16,7 +16,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,8 +26,6 @@ use lintel::demo::pms::PmsServer;
 use lintel_hal::sim::SimHandle;
 use rand::Rng;
 use rand::seq::IndexedRandom;
-use tokio::net::UnixDatagram;
-use tokio::process::{Child, Command};
 
 const PEOPLE: usize = 200;
 
@@ -37,37 +34,6 @@ fn kills() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50)
-}
-
-/// Starts `lintel run` and returns once it told the notify socket READY=1.
-async fn start_daemon(dir: &Path, config: &Path) -> Child {
-    let notify_path = dir.join("notify.sock");
-    let _ = std::fs::remove_file(&notify_path);
-    let notify = UnixDatagram::bind(&notify_path).expect("notify socket");
-    let child = Command::new(env!("CARGO_BIN_EXE_lintel"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("NOTIFY_SOCKET", &notify_path)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn lintel");
-    let mut buf = vec![0u8; 4096];
-    let ready = tokio::time::timeout(PATIENCE, async {
-        loop {
-            let n = notify.recv(&mut buf).await.expect("notify recv");
-            if String::from_utf8_lossy(&buf[..n])
-                .lines()
-                .any(|l| l == "READY=1")
-            {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(ready.is_ok(), "lintel did not become ready");
-    child
 }
 
 /// What the test knows for certain.
@@ -386,7 +352,7 @@ async fn random_sigkills_during_sync_and_dispatch_lose_nothing_and_grant_nothing
     let mut in_flight_kills = 0;
     let total = kills();
     for cycle in 0..=total {
-        let mut daemon = start_daemon(dir.path(), &config_path).await;
+        let mut daemon = start_lintel(dir.path(), &config_path).await;
         converge(dir.path(), &pms, &door, &model, cycle).await;
         note_revocations(&door, &model);
         if cycle == total {

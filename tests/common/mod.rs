@@ -287,3 +287,35 @@ impl Building {
         lintel_cli(&all).await
     }
 }
+
+/// Starts `lintel run` as a child and returns once it told the notify socket READY=1, as
+/// systemd would see it.
+pub async fn start_lintel(dir: &Path, config: &Path) -> tokio::process::Child {
+    let notify_path = dir.join("notify.sock");
+    let _ = std::fs::remove_file(&notify_path);
+    let notify = tokio::net::UnixDatagram::bind(&notify_path).expect("notify socket");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lintel"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn lintel");
+    let mut buf = vec![0u8; 4096];
+    let ready = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let n = notify.recv(&mut buf).await.expect("notify recv");
+            if String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .any(|l| l == "READY=1")
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(ready.is_ok(), "lintel did not become ready");
+    child
+}
