@@ -183,7 +183,7 @@ impl BrokerSettings {
             options.set_credentials(username.clone(), self.password.clone().unwrap_or_default());
         }
         if endpoint.tls {
-            // Without an installed default, rustls panics when both providers are compiled in.
+            // rumqttc is built without a provider; it uses the process default, which must be set.
             let _ = rustls::crypto::ring::default_provider().install_default();
             let read = |path: &PathBuf, key: &str| {
                 std::fs::read(path)
