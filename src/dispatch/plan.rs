@@ -9,7 +9,8 @@ use lintel_hal::{Change, Credential, Op};
 
 use crate::store::{AckedSlot, OutboxEntry};
 
-/// New outbox entries and the slot allocations they need.
+/// New outbox entries and the slot allocation of every card they grant (new allocations and
+/// kept ones alike, so that the commit re-checks each against the store).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     pub outbox: Vec<OutboxEntry>,
@@ -65,14 +66,10 @@ pub fn plan_controller(
         if effective.get(card).copied().flatten().as_ref() == Some(want) {
             continue;
         }
-        let slot = match slot_of.get(card) {
-            Some(slot) => *slot,
-            None => {
-                let Some(slot) = free.next() else { break };
-                plan.slots.push((controller.to_string(), *card, slot));
-                slot
-            }
+        let Some(slot) = slot_of.get(card).copied().or_else(|| free.next()) else {
+            break;
         };
+        plan.slots.push((controller.to_string(), *card, slot));
         push(&mut plan, slot, Change::Grant(*want));
     }
     plan
@@ -172,7 +169,7 @@ mod tests {
                 change: Change::Grant(cred(10, 3))
             }
         );
-        assert!(plan.slots.is_empty());
+        assert_eq!(plan.slots, vec![("c".into(), 10, 4)]);
     }
 
     #[test]

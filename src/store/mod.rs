@@ -7,6 +7,7 @@ mod model;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use lintel_hal::Change;
 use serde::Serialize;
@@ -50,6 +51,11 @@ pub struct Store {
     alerts: sled::Tree,
     ignored: sled::Tree,
     passes: sled::Tree,
+    /// Held by whoever plans from the acked table, the outbox and the slots (three reads), and
+    /// by `ack`, which changes all three: a plan then sees one consistent state. Without it an
+    /// ack landing between the reads could free a slot the plan re-grants a card into, and a
+    /// later card could be given that slot over it (found by tests/crash_kills.rs).
+    planning: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Everything one decision changes, written in one transaction.
@@ -60,7 +66,8 @@ pub struct Commit {
     pub credentials_remove: Vec<u64>,
     /// Each replaces whatever was pending for the same controller and card.
     pub outbox: Vec<OutboxEntry>,
-    /// New slot allocations: (controller, card, slot).
+    /// Slot allocations the outbox's grants use: (controller, card, slot). Each is checked
+    /// against the store (the slot free or already this card's) and written.
     pub slots: Vec<(String, u64, u16)>,
     pub activity: Vec<Activity>,
     pub sources: Vec<(String, SourceState)>,
@@ -132,6 +139,7 @@ impl Store {
             alerts: db.open_tree("alerts")?,
             ignored: db.open_tree("ignored_records")?,
             passes: db.open_tree("visitor_passes")?,
+            planning: Arc::default(),
             db,
         };
         match store.meta.get(SCHEMA_KEY)? {
@@ -528,10 +536,16 @@ impl Store {
         self.flush().await
     }
 
+    /// Excludes acks while held: plan under it (see the field's comment).
+    pub async fn planning(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.planning.lock().await
+    }
+
     /// Records that `controller` confirmed `sent`: each leaves the outbox unless a newer change
     /// for the same card replaced it meanwhile, the acked table follows, and a revoked card's
     /// slot is freed once nothing more is pending for it.
     pub async fn ack(&self, controller: &str, sent: &[OutboxEntry]) -> Result<(), StoreError> {
+        let _planning = self.planning().await;
         (&self.outbox, &self.acked, &self.slots)
             .transaction(|(t_outbox, t_acked, t_slots)| {
                 for entry in sent {

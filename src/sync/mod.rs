@@ -66,6 +66,7 @@ pub enum Refusal {
 /// A pass in progress.
 struct Pass<'a> {
     input: &'a PassInput<'a>,
+    index: correlate::Index<'a>,
     statuses: HashSet<String>,
     plan: PassPlan,
     /// People changed so far this pass, by id; written at the end.
@@ -130,6 +131,7 @@ pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<
     }
     let mut pass = Pass {
         input,
+        index: correlate::Index::new(input.source, input.people),
         statuses: input.policy.lease_statuses.iter().cloned().collect(),
         plan: PassPlan::default(),
         changed: HashMap::new(),

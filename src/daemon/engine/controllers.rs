@@ -240,7 +240,7 @@ impl Engine {
         self.controller_config(name)?;
         let now = self.clock.now();
         let (seqs, started_at) = {
-            let _guard = self.plan_lock.lock().await;
+            let _guard = self.store.planning().await;
             let desired = self.desired_now(now)?;
             let table = desired.get(name).cloned().unwrap_or_default();
             // Planned as if the controller held nothing and nothing were queued: every

@@ -95,8 +95,6 @@ pub struct Engine {
     planned_at: Mutex<Timestamp>,
     /// Open enrollments by controller: the next unknown card there goes to the waiting sender.
     enrollments: Mutex<HashMap<String, tokio::sync::oneshot::Sender<u64>>>,
-    /// Planning reads the outbox and writes it: one planner at a time.
-    plan_lock: tokio::sync::Mutex<()>,
     /// One pass per source at a time.
     pass_locks: HashMap<String, tokio::sync::Mutex<()>>,
 }
@@ -134,7 +132,6 @@ impl Engine {
             next_change: Mutex::new(None),
             planned_at: Mutex::new(Timestamp::MIN),
             enrollments: Mutex::new(HashMap::new()),
-            plan_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -145,7 +142,8 @@ impl Engine {
     /// Commits `commit` together with the outbox entries that bring every controller to the
     /// state the changed data implies at `now`.
     pub async fn apply(&self, mut commit: Commit, now: Timestamp) -> Result<(), StoreError> {
-        let _guard = self.plan_lock.lock().await;
+        // One planner at a time, and no ack between its reads.
+        let _guard = self.store.planning().await;
         // Plan at the latest instant ever planned at: after an NTP step backwards a window that
         // already ended is not re-opened (the revocation is neither skipped nor repeated).
         let now = {
