@@ -56,6 +56,27 @@ struct Model {
     violations: Vec<String>,
 }
 
+impl Model {
+    /// `id` is listed again: its cards may be granted again. A new listing period starts, so
+    /// a card counts as dropped only once it is seen held again: a grant sent while the owner
+    /// was listed may land after they leave again (it was in flight), and the revocation that
+    /// follows it is what the model then waits for.
+    fn relist(&mut self, id: &str) {
+        let cards: Vec<u64> = self
+            .cards
+            .iter()
+            .chain(self.uncertain.iter())
+            .filter(|(_, o)| *o == id)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in cards {
+            self.revoked.remove(&c);
+            self.seen_held.remove(&c);
+        }
+        self.listed.insert(id.to_string());
+    }
+}
+
 type Shared = Arc<Mutex<Model>>;
 
 fn lock(m: &Shared) -> std::sync::MutexGuard<'_, Model> {
@@ -243,20 +264,7 @@ async fn step(
                 assert!(pms.remove(&id));
                 lock(model).listed.remove(&id);
             } else {
-                // Listed again: its cards may be granted again.
-                let mut m = lock(model);
-                let cards: Vec<u64> = m
-                    .cards
-                    .iter()
-                    .chain(m.uncertain.iter())
-                    .filter(|(_, o)| **o == id)
-                    .map(|(c, _)| *c)
-                    .collect();
-                for c in cards {
-                    m.revoked.remove(&c);
-                }
-                m.listed.insert(id.clone());
-                drop(m);
+                lock(model).relist(&id);
                 pms.push(resident(&id, "current"));
             }
             lintel::control::client::request(&socket(dir), &Request::SyncNow { dry_run: false })
@@ -273,17 +281,7 @@ async fn step(
                     drop(m);
                     assert!(pms.remove(&id));
                 } else {
-                    let cards: Vec<u64> = m
-                        .cards
-                        .iter()
-                        .chain(m.uncertain.iter())
-                        .filter(|(_, o)| **o == id)
-                        .map(|(c, _)| *c)
-                        .collect();
-                    for c in cards {
-                        m.revoked.remove(&c);
-                    }
-                    m.listed.insert(id.clone());
+                    m.relist(&id);
                     drop(m);
                     pms.push(resident(&id, "current"));
                 }
@@ -322,6 +320,63 @@ fn note_revocations(door: &SimHandle, model: &Shared) {
         .map(|(c, _)| *c)
         .collect();
     m.revoked.extend(gone);
+}
+
+/// The card numbers named in breach messages.
+fn cards_of(breaches: &[String]) -> Vec<u64> {
+    breaches
+        .iter()
+        .filter_map(|b| b.split_whitespace().nth(1)?.parse().ok())
+        .collect()
+}
+
+/// The controller's last `n` writes, decoded slot by slot, for a failure's evidence, and every
+/// write that touched a slot once holding one of `cards`.
+fn dump_writes(door: &SimHandle, n: usize, cards: &[u64]) {
+    let profile = lintel_hal::RegisterProfile::default();
+    let writes = door.writes();
+    eprintln!("{} writes so far; the last {n}:", writes.len());
+    let decoded = |w: &lintel_hal::sim::SimWrite| -> Vec<(u16, Option<u64>)> {
+        let Some(offset) = w.start.checked_sub(profile.slots_base) else {
+            return Vec::new();
+        };
+        w.values
+            .chunks(usize::from(profile.slot_registers))
+            .zip(offset / profile.slot_registers..)
+            .map(|(r, slot)| (slot, profile.decode_slot(r).ok().flatten().map(|c| c.card)))
+            .collect()
+    };
+    let slots: BTreeSet<u16> = writes
+        .iter()
+        .flat_map(&decoded)
+        .filter(|(_, c)| c.is_some_and(|c| cards.contains(&c)))
+        .map(|(s, _)| s)
+        .collect();
+    for (i, w) in writes.iter().enumerate() {
+        let d = decoded(w);
+        if d.iter().any(|(s, _)| slots.contains(s)) {
+            eprintln!("history: write #{i} at {}: {d:?}", w.start);
+        }
+    }
+    for w in writes.iter().rev().take(n).rev() {
+        let Some(offset) = w.start.checked_sub(profile.slots_base) else {
+            eprintln!("write at {}: header {:?}", w.start, w.values);
+            continue;
+        };
+        let first = offset / profile.slot_registers;
+        let slots: Vec<String> = w
+            .values
+            .chunks(usize::from(profile.slot_registers))
+            .zip(first..)
+            .map(|(r, slot)| {
+                format!(
+                    "{slot}:{:?}",
+                    profile.decode_slot(r).ok().flatten().map(|c| c.card)
+                )
+            })
+            .collect();
+        eprintln!("write at {}: {}", w.start, slots.join(" "));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,22 +441,29 @@ async fn random_sigkills_during_sync_and_dispatch_lose_nothing_and_grant_nothing
             )
             .await;
             eprintln!("activity: {log:#?}");
-            let profile = lintel_hal::RegisterProfile::default();
-            for w in door.writes().iter().rev().take(40) {
-                let slots: Vec<String> = w
-                    .values
-                    .chunks(8)
-                    .enumerate()
-                    .map(|(k, r)| {
-                        format!(
-                            "{}:{:?}",
-                            (w.start - 16) / 8 + k as u16,
-                            profile.decode_slot(r).ok().flatten().map(|c| c.card)
-                        )
-                    })
-                    .collect();
-                eprintln!("write at {}: {}", w.start, slots.join(" "));
+            eprintln!("breaches: {breaches:#?}");
+            for card in cards_of(&breaches).into_iter().collect::<BTreeSet<_>>() {
+                let owner = lock(&model).cards.get(&card).cloned().unwrap_or_default();
+                let log = lintel::control::client::request(
+                    &socket(dir.path()),
+                    &Request::Activity {
+                        limit: 40,
+                        search: Some(owner.clone()),
+                    },
+                )
+                .await;
+                eprintln!("activity of {owner} (card {card}): {log:?}");
+                let log = lintel::control::client::request(
+                    &socket(dir.path()),
+                    &Request::Activity {
+                        limit: 40,
+                        search: Some(card.to_string()),
+                    },
+                )
+                .await;
+                eprintln!("activity of card {card}: {log:?}");
             }
+            dump_writes(&door, 40, &cards_of(&breaches));
         }
         daemon.kill().await.expect("SIGKILL");
         if *arrivals.borrow() > before {
@@ -410,24 +472,7 @@ async fn random_sigkills_during_sync_and_dispatch_lose_nothing_and_grant_nothing
         door.release_writes();
         let breaches = lock(&model).violations.clone();
         if !breaches.is_empty() {
-            let profile = lintel_hal::RegisterProfile::default();
-            let writes = door.writes();
-            eprintln!("{} writes so far; the last 60:", writes.len());
-            for w in writes.iter().rev().take(60).rev() {
-                let slots: Vec<String> = w
-                    .values
-                    .chunks(8)
-                    .enumerate()
-                    .map(|(k, r)| {
-                        let slot = w.start.saturating_sub(16) / 8 + k as u16;
-                        format!(
-                            "{slot}:{:?}",
-                            profile.decode_slot(r).ok().flatten().map(|c| c.card)
-                        )
-                    })
-                    .collect();
-                eprintln!("write at {}: {}", w.start, slots.join(" "));
-            }
+            dump_writes(&door, 60, &cards_of(&breaches));
         }
         assert!(breaches.is_empty(), "cycle {cycle}: {breaches:#?}");
     }

@@ -525,3 +525,35 @@ async fn verify_after_a_factory_reset_reports_everything_missing() {
         .expect_err("slot 16 is beyond 16 slots");
     assert_eq!(err.kind(), ErrorKind::Config);
 }
+
+#[tokio::test]
+async fn the_header_is_read_once_per_connection_and_again_after_an_error() {
+    let profile = RegisterProfile::default();
+    let sim = sim(32, profile.clone()).await;
+    let mut driver = driver(&sim, profile);
+    let reads = sim.reads();
+    for slot in 0..3 {
+        driver.apply(&[grant(slot)]).await.expect("batch");
+    }
+    assert_eq!(*reads.borrow(), 1, "three batches, one header read");
+    assert_eq!(
+        sim.info().generation,
+        Some(3),
+        "each batch bumped the generation"
+    );
+
+    sim.fail_writes(Some(ExceptionCode::ServerDeviceFailure));
+    batch_error(driver.apply(&[grant(3)]).await);
+    sim.fail_writes(None);
+    driver
+        .apply(&[grant(3)])
+        .await
+        .expect("batch after the error");
+    assert_eq!(
+        *reads.borrow(),
+        2,
+        "the header is read again after an error"
+    );
+    assert_eq!(sim.info().generation, Some(4));
+    assert_eq!(sim.table(), expected(0..4));
+}

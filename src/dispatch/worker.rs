@@ -123,7 +123,7 @@ impl Worker {
             while let Some(Ok(event)) = run.events.as_mut().map(|rx| rx.try_recv()) {
                 self.on_event(&mut run, event).await;
             }
-            let result = match self.next_work(&mut run) {
+            let result = match self.next_work(&mut run).await {
                 Work::Idle => {
                     tokio::select! {
                         () = self.wake.notified() => {}
@@ -162,8 +162,8 @@ impl Worker {
     }
 
     /// Queued revocations first, then queued grants (repairs among them), then a readback.
-    fn next_work(&self, run: &mut Run) -> Work {
-        let batch = match self.store.outbox_batch(&self.name, self.config.batch) {
+    async fn next_work(&mut self, run: &mut Run) -> Work {
+        let batch = match self.store.outbox_batch(&self.name, self.config.batch).await {
             // Revocations travel alone, so no grant shares their frame or delays their ack.
             Ok(mut batch) => {
                 if batch.first().is_some_and(|e| e.op.change.is_revoke()) {

@@ -225,15 +225,24 @@ impl Store {
 
     /// Every pending change for `controller`, revocations first.
     pub fn outbox(&self, controller: &str) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.outbox_batch(controller, usize::MAX)
+        self.outbox_scan(controller, usize::MAX)
     }
 
-    /// Up to `limit` pending changes for `controller`, revocations first.
-    pub fn outbox_batch(
+    /// Up to `limit` pending changes for `controller` to send, revocations first. A commit's
+    /// entries are visible in memory before its flush ends; a SIGKILL then loses the commit,
+    /// and a change sent from it would leave the device ahead of the store (a card revoked at
+    /// the device and then "repaired" back after the restart). Taking the planning lock waits
+    /// out a planner's commit and flush, so only durable entries are sent.
+    pub async fn outbox_batch(
         &self,
         controller: &str,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let _planning = self.planning().await;
+        self.outbox_scan(controller, limit)
+    }
+
+    fn outbox_scan(&self, controller: &str, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
         self.outbox
             .scan_prefix(keys::controller_prefix(controller))
             .values()

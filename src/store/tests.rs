@@ -435,6 +435,7 @@ async fn revocations_come_first_across_cards() {
     );
     let batch: Vec<_> = store
         .outbox_batch(C, 2)
+        .await
         .expect("reads")
         .iter()
         .map(|e| (e.seq, e.op.change.is_revoke()))
@@ -753,4 +754,23 @@ async fn activity_retention_drops_the_oldest_by_count_and_by_age() {
         1,
         "search ignores case"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sender_waits_out_a_planners_commit() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let planning = store.planning().await;
+    enqueue(&store, vec![revoke(C, 1, 9, 0)]).await;
+    let reader = store.clone();
+    let read = tokio::spawn(async move { reader.outbox_batch(C, 10).await });
+    // Every task idles first, so the paused clock only jumps once the reader is blocked.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(
+        !read.is_finished(),
+        "read an entry whose commit was not over"
+    );
+    drop(planning);
+    let batch = read.await.expect("joins").expect("reads");
+    assert_eq!(batch.len(), 1);
 }

@@ -26,6 +26,8 @@ pub(crate) struct Device {
     links: Mutex<Option<CancellationToken>>,
     held: watch::Sender<bool>,
     pub arrived: watch::Sender<u64>,
+    /// Counts read requests (FC03), answered or not.
+    pub reads: watch::Sender<u64>,
     /// Counts accepted TCP connections, online or not.
     pub connections: watch::Sender<u64>,
     pub applied: watch::Sender<u64>,
@@ -48,6 +50,7 @@ impl Device {
             links: Mutex::new(Some(CancellationToken::new())),
             held: watch::Sender::new(false),
             arrived: watch::Sender::new(0),
+            reads: watch::Sender::new(0),
             connections: watch::Sender::new(0),
             applied: watch::Sender::new(0),
             shutdown: CancellationToken::new(),
@@ -96,6 +99,7 @@ impl Device {
     pub async fn answer(&self, request: Request<'static>) -> Result<Response, ExceptionCode> {
         match request {
             Request::ReadHoldingRegisters(address, count) => {
+                self.reads.send_modify(|n| *n += 1);
                 if !(1..=FC03_MAX_REGISTERS).contains(&count) {
                     return Err(ExceptionCode::IllegalDataValue);
                 }

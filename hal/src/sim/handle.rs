@@ -100,6 +100,11 @@ impl SimDevice {
         self.device.arrived.subscribe()
     }
 
+    /// Counts read requests (FC03) on arrival.
+    pub fn reads(&self) -> watch::Receiver<u64> {
+        self.device.reads.subscribe()
+    }
+
     /// Every write request since start or [`Self::clear_writes`], in arrival order, including
     /// ones later refused.
     pub fn writes(&self) -> Vec<SimWrite> {
