@@ -133,6 +133,82 @@ fn errors_name_the_key() {
 }
 
 #[test]
+fn rs485_settings_parse_validate_and_belong_to_the_bus() {
+    use lintel::config::ControllerConfig;
+    use lintel_hal::modbus::{Rs485Settings, RtsLevel};
+
+    let rs485 = |table: &str| {
+        rtu(
+            "r",
+            "/dev/ttyS1",
+            1,
+            &format!("[controller.rs485]\n{table}"),
+        )
+    };
+    let serial_of = |config: &Config| match &config.controllers[0] {
+        ControllerConfig::ModbusRtu(m) => m.serial(),
+        other => panic!("not RTU: {other:?}"),
+    };
+    // Absent: the port is left as it is.
+    let plain = parse(&rtu("r", "/dev/ttyS1", 1, "")).expect("valid");
+    assert_eq!(serial_of(&plain).rs485, None);
+    // Present: every field reaches the hal's line settings.
+    let full = parse(&rs485(
+        "enabled = true\nrts_on_send = \"low\"\ndelay_before_send_ms = 2\n\
+         delay_after_send_ms = 100\nrx_during_tx = true\nterminate_bus = true\n",
+    ))
+    .expect("valid");
+    assert_eq!(
+        serial_of(&full).rs485,
+        Some(Rs485Settings {
+            enabled: true,
+            rts_on_send: RtsLevel::Low,
+            delay_before_send_ms: 2,
+            delay_after_send_ms: 100,
+            rx_during_tx: true,
+            terminate_bus: true,
+        })
+    );
+    let defaults = parse(&rs485("enabled = true\n")).expect("valid");
+    assert_eq!(serial_of(&defaults).rs485, Some(Rs485Settings::enabled()));
+    assert!(parse(&rs485("enabled = false\n")).is_ok());
+
+    // Bad values name the key.
+    assert_eq!(
+        bad_key(&rs485("enabled = true\ndelay_before_send_ms = 101\n")),
+        "controller[0].rs485.delay_before_send_ms"
+    );
+    assert_eq!(
+        bad_key(&rs485("enabled = true\ndelay_after_send_ms = 250\n")),
+        "controller[0].rs485.delay_after_send_ms"
+    );
+    assert_eq!(
+        bad_key(&rs485("enabled = false\nrx_during_tx = true\n")),
+        "controller[0].rs485.enabled"
+    );
+    // `enabled` is required, levels are words, and unknown keys are refused.
+    for bad in [
+        "rx_during_tx = true\n",
+        "enabled = true\nrts_on_send = 1\n",
+        "enabled = true\nrts_on_send = \"up\"\n",
+        "enabled = true\ndelay_rts_before_send = 1\n",
+        "enabled = true\ndelay_before_send_ms = -1\n",
+    ] {
+        assert!(
+            matches!(parse(&rs485(bad)), Err(ConfigError::Parse { .. })),
+            "{bad}"
+        );
+    }
+    // One bus, one RS-485 mode.
+    let two = format!(
+        "{}{}",
+        rs485("enabled = true\n"),
+        rtu("b", "/dev/ttyS1", 2, "")
+    );
+    assert_eq!(bad_key(&two), "controller[1].rs485");
+}
+
+#[test]
 fn broker_password_is_a_secret_reference_never_shown() {
     let config = parse(
         "[[broker]]\nname = \"b\"\nurl = \"mqtts://h\"\nusername = \"gw\"\npassword = { env = \"LINTEL_MQTT_PW\" }\n",

@@ -1,7 +1,8 @@
 //! MQTT controllers end to end through a real broker (embedded rumqttd, or
 //! `$LINTEL_TEST_BROKER`): an esp-rfid 2.x board and a native lintel-mqtt controller get their
 //! residents' cards, a board that reboots having lost its users gets them replayed, swipes land
-//! in the activity log, and drift on a lintel-mqtt controller is caught by its digest.
+//! in the activity log, drift on a lintel-mqtt controller is caught by its digest, and a device
+//! of either kind rebooting mid-batch (losing what it had not saved) converges.
 
 mod common;
 mod controllers_common;
@@ -242,6 +243,154 @@ async fn lintel_mqtt_controller_gets_batches_and_proves_it_is_in_sync() {
             .as_str()
             .is_some_and(|r| r.contains("door opened")),
         "{hit}"
+    );
+    daemon.stop().await;
+    sim.shutdown().await;
+}
+
+/// What the gateway recorded as acknowledged on `controller`, by card.
+fn acked_cards(store: &lintel::store::Store, controller: &str) -> Vec<u64> {
+    store
+        .acked(controller)
+        .expect("acked")
+        .into_keys()
+        .collect()
+}
+
+/// Grants in a reboot test: several hundred, so the reboot lands mid-batch.
+const REBOOT_BATCH: u64 = 300;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn esp_rfid_board_rebooting_mid_batch_converges() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pms = lintel::demo::pms::PmsServer::start(residents(REBOOT_BATCH as usize)).expect("pms");
+    let t = topic("reboot-board");
+    let board = spawn_esp_rfid(
+        &sim_broker(),
+        &format!("reboot-board-{}", std::process::id()),
+        EspRfidSimConfig {
+            topic: t.clone(),
+            hostname: "lobby".into(),
+            // How the gateway learns the board's IP after a start.
+            heartbeat_s: Some(1),
+            ..EspRfidSimConfig::default()
+        },
+    )
+    .expect("board");
+    let controllers = format!(
+        "{}\n[[controller]]\nname = \"lobby\"\nkind = \"esp-rfid\"\nbroker = \"local\"\ntopic = \"{t}\"\nhostname = \"lobby\"\nuid_format = \"hex\"\nack_timeout = \"500ms\"\nlist_quiet = \"300ms\"\nverify_every = \"0s\"\n",
+        broker_toml("local")
+    );
+    let daemon = Daemon::start(building_config(
+        dir.path(),
+        &pms.url(),
+        &controllers,
+        &["lobby"],
+    ))
+    .await
+    .expect("daemon starts");
+    sync_now(dir.path()).await;
+    let cards: Vec<u64> = (1..=REBOOT_BATCH).map(|i| 0x00d0_0000 + i).collect();
+    import_cards(dir.path(), 1, &cards).await;
+
+    // A third of the way in, the board reboots: the command it was handed is lost unsaved (no
+    // ack), and it announces itself with a boot message while the rest is still queued.
+    let commands = wait_on(
+        board.commands(),
+        "a third of the batch",
+        || *board.commands().borrow(),
+        |n| *n >= REBOOT_BATCH / 3,
+    )
+    .await;
+    board.drop_commands(1);
+    board.reboot().await;
+    let held_at_reboot = board_cards(&board).len();
+    assert!(
+        held_at_reboot < cards.len(),
+        "the reboot must land mid-batch: {held_at_reboot} held after {commands} commands"
+    );
+
+    wait_for_board(&board, &cards).await;
+    let store = &daemon.engine().store;
+    drained(store, "lobby").await;
+    // Exactly the desired table: one record per card (the board keys records by uid, so a card
+    // granted twice would be a second uid), every one acknowledged, nothing else.
+    let users = board.users();
+    assert_eq!(users.len(), cards.len());
+    assert_eq!(board_cards(&board), cards);
+    assert_eq!(acked_cards(store, "lobby"), cards);
+    daemon.stop().await;
+    board.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lintel_mqtt_controller_rebooting_mid_batch_converges() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pms = lintel::demo::pms::PmsServer::start(residents(REBOOT_BATCH as usize)).expect("pms");
+    let t = topic("reboot-ctl");
+    let sim = spawn_lintel_mqtt(
+        &sim_broker(),
+        &format!("reboot-ctl-{}", std::process::id()),
+        LintelMqttSimConfig {
+            topic: t.clone(),
+            slots: 512,
+            device: "reboot-ctl".into(),
+        },
+    )
+    .expect("controller");
+    let controllers = format!(
+        "{}\n[[controller]]\nname = \"vault\"\nkind = \"lintel-mqtt\"\nbroker = \"local\"\ntopic = \"{t}\"\nack_timeout = \"500ms\"\nmax_batch = 20\nverify_every = \"0s\"\n",
+        broker_toml("local")
+    );
+    let daemon = Daemon::start(building_config(
+        dir.path(),
+        &pms.url(),
+        &controllers,
+        &["vault"],
+    ))
+    .await
+    .expect("daemon starts");
+    sync_now(dir.path()).await;
+    let cards: Vec<u64> = (1..=REBOOT_BATCH).map(|i| 80_000 + i).collect();
+    import_cards(dir.path(), 1, &cards).await;
+
+    // A third of the way in, the controller reboots: the batch it was handed is lost unsaved
+    // (no reply), and it comes back with a new boot id while the rest is still queued.
+    let applied = wait_on(
+        sim.applied(),
+        "a third of the batch",
+        || *sim.applied().borrow(),
+        |n| *n >= REBOOT_BATCH / 3,
+    )
+    .await;
+    sim.drop_requests(1);
+    sim.reboot().await;
+    let held_at_reboot = sim.table().len();
+    assert!(
+        held_at_reboot < cards.len(),
+        "the reboot must land mid-batch: {held_at_reboot} held after {applied} applied"
+    );
+
+    wait_for_table(&sim, &cards).await;
+    let store = &daemon.engine().store;
+    drained(store, "vault").await;
+    // Exactly the desired table: as many slots in use as cards (no card in two slots), the
+    // slots the gateway recorded, and the digest it expects.
+    let table = sim.table();
+    assert_eq!(table.len(), cards.len());
+    let acked: Vec<(u16, Credential)> = store
+        .acked("vault")
+        .expect("acked")
+        .into_values()
+        .map(|a| (a.slot, a.credential))
+        .collect();
+    let mut by_slot = acked.clone();
+    by_slot.sort_by_key(|(slot, _)| *slot);
+    assert_eq!(table, by_slot);
+    assert_eq!(acked_cards(store, "vault"), cards);
+    assert_eq!(
+        sim.summary().digest,
+        lintel_hal::mqtt::lintel::wire::digest(acked.iter().map(|(s, c)| (*s, c)))
     );
     daemon.stop().await;
     sim.shutdown().await;

@@ -112,6 +112,44 @@ async fn two_units_on_one_bus_get_their_cards_and_drift_is_repaired() {
     bus.shutdown();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rs485_mode_the_port_lacks_shows_in_status_naming_port_and_setting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pms = lintel::demo::pms::PmsServer::start(residents(1)).expect("pms");
+    let pty = PtyMaster::open().expect("pty");
+    let port = pty.path().display().to_string();
+    let bus =
+        RtuSim::spawn(pty, vec![SimConfig::default()], LineEmulation::default()).expect("bus");
+    let controller = format!(
+        "{}[controller.rs485]\nenabled = true\n",
+        rtu_controller("door", &port, 1)
+    );
+    let daemon = Daemon::start(building_config(
+        dir.path(),
+        &pms.url(),
+        &controller,
+        &["door"],
+    ))
+    .await
+    .expect("the config is valid: only opening the port can tell");
+    sync_now(dir.path()).await;
+    add_card(dir.path(), "R-1", 9001).await;
+
+    let wanted = format!("{port}: cannot apply rs485.enabled = true");
+    eventually("the RS-485 refusal to reach status", || async {
+        let status = call(dir.path(), lintel::control::Request::Status).await;
+        status["controllers"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("config: ") && e.contains(&wanted))
+    })
+    .await;
+    // Nothing reached the line, and the grant is still queued rather than lost.
+    assert_eq!(bus.stats().borrow().requests, 0);
+    assert_eq!(daemon.engine().store.outbox_len("door"), 1);
+    daemon.stop().await;
+    bus.shutdown();
+}
+
 fn cards_of(device: &lintel_hal::sim::SimDevice) -> Vec<u64> {
     controllers_common::cards(device)
 }

@@ -717,6 +717,12 @@ fn documented_keys() -> BTreeSet<String> {
                 "response_timeout",
                 "inter_frame_delay",
                 "verify_every",
+                "rs485.enabled",
+                "rs485.rts_on_send",
+                "rs485.delay_before_send_ms",
+                "rs485.delay_after_send_ms",
+                "rs485.rx_during_tx",
+                "rs485.terminate_bus",
             ]
             .map(String::from)
             .into_iter()

@@ -1,5 +1,11 @@
 //! `lintel-hal`: talks to door controllers. It knows credential tables, slots, doors as bits and
 //! validity windows as Unix seconds — never residents, sources or storage.
+//!
+//! Cargo features:
+//! - `sim` (off by default): [`sim`], simulated controllers for the Modbus register profile
+//!   (TCP, and RTU on a pseudo-terminal or serial port) and for MQTT devices (an esp-rfid 2.x
+//!   board, a lintel-mqtt controller). The `lintel` binary enables it for `lintel sim` and
+//!   `lintel demo`; this crate's own tests enable it through a dev-dependency on itself.
 
 pub mod drift;
 pub mod error;
@@ -7,6 +13,7 @@ mod event;
 pub mod modbus;
 pub mod mqtt;
 pub mod profile;
+#[cfg(feature = "sim")]
 pub mod sim;
 
 pub use drift::{Check, Drift, SlotDrift};

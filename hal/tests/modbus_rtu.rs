@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use lintel_hal::{
     Change, Controller, Credential, ErrorKind, Op, RegisterProfile,
-    modbus::{ModbusRtu, RtuBus, SerialSettings, timing},
+    modbus::{ModbusRtu, Rs485Settings, RtuBus, SerialSettings, timing},
     sim::{Corruption, ExceptionCode, LineEmulation, PtyMaster, RtuSim, RtuSimHandle, SimConfig},
 };
 
@@ -194,6 +194,38 @@ async fn a_missing_port_is_unreachable_and_names_it() {
     assert!(
         err.message().contains("/dev/lintel-no-such-port unit 1"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn rs485_mode_on_a_port_without_it_is_a_config_error_naming_port_and_setting() {
+    let pty = PtyMaster::open().expect("pty");
+    let path = pty.path().to_string_lossy().into_owned();
+    let sim = RtuSim::spawn(pty, vec![unit(1, 8)], LineEmulation::default()).expect("sim");
+
+    // A pty has no RS-485 mode (the kernel answers ENOTTY): refused, and not worth retrying.
+    let mut settings = SerialSettings::new(&path);
+    settings.rs485 = Some(Rs485Settings::enabled());
+    let refusing = RtuBus::new(settings).expect("valid settings");
+    let err = driver(&refusing, 1)
+        .probe()
+        .await
+        .expect_err("no RS-485 on a pty");
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(!err.kind().is_retryable());
+    assert!(
+        err.message()
+            .contains(&format!("{path}: cannot apply rs485.enabled = true")),
+        "{err}"
+    );
+    assert!(err.message().contains("no RS-485 mode"), "{err}");
+    assert_eq!(sim.stats().borrow().requests, 0, "nothing went on the wire");
+
+    // Without an [rs485] table the port is left alone and the same unit answers.
+    let plain = RtuBus::new(SerialSettings::new(&path)).expect("defaults");
+    assert_eq!(
+        driver(&plain, 1).probe().await.expect("answers").slots,
+        Some(8)
     );
 }
 

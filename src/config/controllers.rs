@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use lintel_hal::modbus::{Parity, SerialSettings};
+use lintel_hal::modbus::{Parity, Rs485Settings, SerialSettings};
 use lintel_hal::mqtt::{BrokerSettings, EspRfidSettings, LintelMqttSettings, UidFormat};
 use serde::Deserialize;
 
@@ -127,6 +127,9 @@ pub struct ModbusRtuConfig {
     /// Silence kept between frames; default t3.5 at `baud` (1.75 ms above 19200 baud).
     #[serde(default, with = "optional_duration")]
     pub inter_frame_delay: Option<Duration>,
+    /// The kernel's RS-485 mode for the port; absent = leave the port as it is.
+    #[serde(default)]
+    pub rs485: Option<Rs485Settings>,
     #[serde(default)]
     pub profile: lintel_hal::RegisterProfile,
     #[serde(default = "default_verify_every", with = "duration")]
@@ -147,6 +150,7 @@ impl ModbusRtuConfig {
             inter_frame_delay_us: self
                 .inter_frame_delay
                 .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+            rs485: self.rs485.clone(),
         }
     }
 }
@@ -438,6 +442,8 @@ impl ControllerConfig {
                         "inter_frame_delay"
                     } else if message.starts_with("response_timeout_ms") {
                         "response_timeout"
+                    } else if message.starts_with("rs485.") {
+                        message.split_whitespace().next().unwrap_or("rs485")
                     } else {
                         ["port", "baud", "stop_bits"]
                             .into_iter()
@@ -529,6 +535,7 @@ pub(super) fn validate_links(config: &Config) -> Result<(), ConfigError> {
                             "inter_frame_delay",
                             a.inter_frame_delay_us != b.inter_frame_delay_us,
                         ),
+                        ("rs485", a.rs485 != b.rs485),
                     ];
                     if let Some((field, _)) = differs.iter().find(|(_, d)| *d) {
                         return Err(invalid(

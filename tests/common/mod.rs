@@ -131,6 +131,28 @@ pub async fn add_card(dir: &Path, person: &str, card: u64) {
     .await;
 }
 
+/// Issues `cards` to residents `R-{first}`, `R-{first + 1}`, … as one fob-inventory import: a
+/// single commit, so every grant is queued before the first one goes out.
+pub async fn import_cards(dir: &Path, first: usize, cards: &[u64]) {
+    let mut csv = String::from("person,card\n");
+    for (i, card) in cards.iter().enumerate() {
+        csv.push_str(&format!("R-{},{card}\n", first + i));
+    }
+    let imported = call(
+        dir,
+        Request::CredentialsImport {
+            csv,
+            dry_run: false,
+        },
+    )
+    .await;
+    assert_eq!(
+        imported["issued"].as_array().map(Vec::len),
+        Some(cards.len()),
+        "{imported}"
+    );
+}
+
 /// Cards the simulated controller holds, by card.
 pub fn held(sim: &SimHandle) -> BTreeMap<u64, Credential> {
     sim.table().into_iter().map(|(_, c)| (c.card, c)).collect()

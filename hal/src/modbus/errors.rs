@@ -34,6 +34,10 @@ pub(crate) fn exception(code: ExceptionCode, what: &str) -> Error {
 }
 
 pub(crate) fn io(err: &io::Error, what: &str) -> Error {
+    // Our own error passed through an I/O layer (opening a port) keeps its kind.
+    if let Some(inner) = err.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
+        return Error::new(inner.kind(), format!("{what}: {}", inner.message()));
+    }
     let kind = match err.kind() {
         io::ErrorKind::TimedOut => ErrorKind::Timeout,
         // The codec reports undecodable frames as invalid data.
@@ -121,5 +125,9 @@ mod tests {
         assert_eq!(io(&eof, "x").kind(), ErrorKind::Unreachable);
         let garbage = io::Error::from(io::ErrorKind::InvalidData);
         assert_eq!(io(&garbage, "x").kind(), ErrorKind::Protocol);
+        let ours = io::Error::other(Error::new(ErrorKind::Config, "bad setting"));
+        let mapped = io(&ours, "opening");
+        assert_eq!(mapped.kind(), ErrorKind::Config);
+        assert_eq!(mapped.message(), "opening: bad setting");
     }
 }

@@ -149,7 +149,11 @@ impl RtuBus {
     }
 
     fn open(&self) -> io::Result<Context> {
-        let stream = SerialStream::open(&self.shared.settings.builder())?;
+        let settings = &self.shared.settings;
+        if let Some(rs485) = &settings.rs485 {
+            rs485.apply(&settings.port)?;
+        }
+        let stream = SerialStream::open(&settings.builder())?;
         // Whatever sat in the buffers belongs to no request of ours.
         stream.clear(ClearBuffer::All)?;
         Ok(tokio_modbus::client::rtu::attach(stream))

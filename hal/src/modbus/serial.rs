@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use super::timing::{self, t35};
+use super::{
+    rs485::Rs485Settings,
+    timing::{self, t35},
+};
 use crate::{Error, ErrorKind};
 
 /// Parity bit of each character.
@@ -41,6 +44,9 @@ pub struct SerialSettings {
     /// 19200 baud); a slow slave may need more, never less.
     #[serde(default)]
     pub inter_frame_delay_us: Option<u64>,
+    /// The kernel's RS-485 mode, set on every open; `None` leaves the port as it is.
+    #[serde(default)]
+    pub rs485: Option<Rs485Settings>,
 }
 
 fn default_baud() -> u32 {
@@ -73,6 +79,7 @@ impl SerialSettings {
             data_bits: default_data_bits(),
             response_timeout_ms: default_response_timeout_ms(),
             inter_frame_delay_us: None,
+            rs485: None,
         }
     }
 
@@ -107,7 +114,7 @@ impl SerialSettings {
                 ));
             }
         }
-        Ok(())
+        self.rs485.as_ref().map_or(Ok(()), Rs485Settings::validate)
     }
 
     /// Bits one character takes on this line: start, 8 data, parity if any, stop bits.
@@ -189,6 +196,14 @@ mod tests {
         assert!(with(|s| s.response_timeout_ms = 0).contains("response_timeout_ms"));
         assert!(with(|s| s.inter_frame_delay_us = Some(1000)).contains("inter_frame_delay_us"));
         assert_eq!(with(|s| s.inter_frame_delay_us = Some(5000)), "");
+        assert!(
+            with(|s| {
+                let mut rs485 = crate::modbus::Rs485Settings::enabled();
+                rs485.delay_after_send_ms = 101;
+                s.rs485 = Some(rs485);
+            })
+            .starts_with("rs485.delay_after_send_ms")
+        );
     }
 
     #[test]

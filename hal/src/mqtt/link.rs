@@ -52,6 +52,12 @@ impl Link {
             options.set_last_will(will);
         }
         let (client, mut events) = AsyncClient::new(options, REQUEST_CAPACITY);
+        // Every exchange is a small request waiting on a small reply (an esp-rfid board takes
+        // one command at a time): Nagle's algorithm meeting delayed ACKs would add ~40 ms to
+        // each.
+        let mut network = events.network_options();
+        network.set_tcp_nodelay(true);
+        events.set_network_options(network);
         let (connected_tx, connected) = watch::channel(false);
         let stop = CancellationToken::new();
         let settings = settings.clone();

@@ -59,7 +59,12 @@ struct Table {
     online: bool,
     drop_next: u32,
     refuse_next: Option<(ErrorCode, u32)>,
+    /// The changes each `apply` request made, in arrival order.
+    applies: Vec<Vec<SimChange>>,
 }
+
+/// One change a simulated controller applied: the slot and what it now holds (`None`: cleared).
+pub type SimChange = (u16, Option<Credential>);
 
 struct Shared {
     config: LintelMqttSimConfig,
@@ -180,6 +185,7 @@ impl Shared {
             Request::Apply { changes, .. } => {
                 let mut applied = 0;
                 let mut failure = None;
+                let mut made = Vec::new();
                 for change in &changes {
                     if let Some((code, left)) = table.refuse_next {
                         table.refuse_next = (left > 1).then_some((code, left - 1));
@@ -198,7 +204,11 @@ impl Shared {
                         Some(c) => table.slots.insert(slot, c),
                         None => table.slots.remove(&slot),
                     };
+                    made.push((slot, change.credential()));
                     applied += 1;
+                }
+                if !made.is_empty() {
+                    table.applies.push(made);
                 }
                 if applied > 0 {
                     table.generation = table.generation.wrapping_add(1);
@@ -338,6 +348,16 @@ impl LintelMqttSimHandle {
             .iter()
             .map(|(s, c)| (*s, *c))
             .collect()
+    }
+
+    /// The changes of every `apply` request it acted on since start or
+    /// [`Self::clear_applies`], one list per request, in arrival order.
+    pub fn applies(&self) -> Vec<Vec<SimChange>> {
+        lock(&self.shared.table).applies.clone()
+    }
+
+    pub fn clear_applies(&self) {
+        lock(&self.shared.table).applies.clear();
     }
 
     /// The summary it would report now.
