@@ -122,6 +122,48 @@ impl Policy {
             .collect()
     }
 
+    /// The groups giving `person` the door at (`controller`, `index`), each with the rules that
+    /// put them in it, e.g. "group `east-lobby` (building `East`)": what `explain` says opens it.
+    pub fn groups_opening(&self, person: &Person, controller: &str, index: u8) -> Vec<String> {
+        self.groups
+            .iter()
+            .filter(|g| g.doors.iter().any(|(c, i)| c == controller && *i == index))
+            .filter(|g| self.matches(&g.matches, person))
+            .map(|g| {
+                let rules = self.rules_met(&g.matches, person);
+                if rules.is_empty() {
+                    format!("group `{}` (everyone with access)", g.name)
+                } else {
+                    format!("group `{}` ({})", g.name, rules.join(", "))
+                }
+            })
+            .collect()
+    }
+
+    /// The rules of a group `person` matches, in words.
+    fn rules_met(&self, m: &GroupMatch, person: &Person) -> Vec<String> {
+        let mut rules = Vec::new();
+        if let Some(t) = m.person_type {
+            rules.push(format!("type `{}`", t.as_str()));
+        }
+        if let (false, Some(b)) = (m.buildings.is_empty(), &person.building) {
+            rules.push(format!("building `{b}`"));
+        }
+        if let (false, Some(u)) = (m.units.is_empty(), &person.unit) {
+            rules.push(format!("unit `{u}`"));
+        }
+        if let (false, Some(f)) = (
+            m.floors.is_empty(),
+            person.unit.as_deref().and_then(|u| self.floor_of(u)),
+        ) {
+            rules.push(format!("floor {f}"));
+        }
+        if let Some(tag) = person.tags.iter().find(|t| m.tags.contains(t)) {
+            rules.push(format!("tag `{tag}`"));
+        }
+        rules
+    }
+
     pub fn controllers(&self) -> &[String] {
         &self.controllers
     }
@@ -161,7 +203,10 @@ impl Policy {
 
     fn matches(&self, m: &GroupMatch, person: &Person) -> bool {
         let unit = person.unit.as_deref();
+        let building = person.building.as_deref();
         m.person_type.is_none_or(|t| t == person.person_type)
+            && (m.buildings.is_empty()
+                || building.is_some_and(|b| m.buildings.iter().any(|x| x.eq_ignore_ascii_case(b))))
             && (m.units.is_empty()
                 || unit.is_some_and(|u| m.units.iter().any(|x| x.eq_ignore_ascii_case(u))))
             && (m.floors.is_empty()

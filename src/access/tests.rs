@@ -96,6 +96,7 @@ fn person(id: &str) -> Person {
         email: None,
         phone: None,
         unit: Some("101".to_string()),
+        building: None,
         status: "current".to_string(),
         lease_start: None,
         lease_end: None,
@@ -500,6 +501,70 @@ match = {{ person_type = \"vendor\", tags = [\"board\", \"janitor\"] }}
         (doors.get("lobby"), doors.get("garage")),
         (Some(&0b10), Some(&0b1000))
     );
+}
+
+#[test]
+fn groups_match_by_building_case_insensitively() {
+    // Two buildings share the garage; each opens only its own lobby.
+    let text = r#"
+[site]
+name = "test"
+timezone = "UTC"
+
+[[controller]]
+name = "c"
+kind = "modbus-tcp"
+address = "127.0.0.1:502"
+
+[[door]]
+name = "east-lobby"
+controller = "c"
+index = 0
+
+[[door]]
+name = "west-lobby"
+controller = "c"
+index = 1
+
+[[door]]
+name = "garage"
+controller = "c"
+index = 2
+
+[[group]]
+name = "east"
+doors = ["east-lobby", "garage"]
+match = { buildings = ["East Tower"] }
+
+[[group]]
+name = "west"
+doors = ["west-lobby", "garage"]
+match = { buildings = ["West", "west annex"], person_type = "resident" }
+"#;
+    let policy = policy(text);
+    let mut p = person("p1");
+    assert!(doors_of(&policy, &p).is_none(), "no building, no group");
+
+    p.building = Some("east tower".into());
+    assert_eq!(doors_of(&policy, &p).expect("east").get("c"), Some(&0b101));
+    assert_eq!(policy.groups_of(&p), ["east"]);
+
+    p.building = Some("WEST ANNEX".into());
+    assert_eq!(doors_of(&policy, &p).expect("west").get("c"), Some(&0b110));
+    assert_eq!(
+        policy.groups_opening(&p, "c", 1),
+        ["group `west` (type `resident`, building `WEST ANNEX`)"]
+    );
+    assert!(policy.groups_opening(&p, "c", 0).is_empty());
+
+    p.person_type = PersonType::Staff;
+    assert!(
+        doors_of(&policy, &p).is_none(),
+        "building and type must both match"
+    );
+    p.building = Some("North".into());
+    p.person_type = PersonType::Resident;
+    assert!(doors_of(&policy, &p).is_none(), "another building");
 }
 
 #[test]

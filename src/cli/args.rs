@@ -201,6 +201,9 @@ pub enum PeopleCommand {
         phone: Option<String>,
         #[arg(long)]
         unit: Option<String>,
+        /// The building (`[[group]] match.buildings` can select on it).
+        #[arg(long)]
+        building: Option<String>,
         /// resident, staff, vendor or visitor.
         #[arg(long = "type", default_value = "resident")]
         person_type: String,

@@ -55,6 +55,7 @@ fn request_of(command: Command) -> Result<(ClientArgs, Request), String> {
             email,
             phone,
             unit,
+            building,
             person_type,
             client,
         }) => {
@@ -68,6 +69,7 @@ fn request_of(command: Command) -> Result<(ClientArgs, Request), String> {
                 email,
                 phone,
                 unit,
+                building,
                 person_type,
             };
             (client, Request::PeopleAdd(new))

@@ -281,10 +281,13 @@ fn pass_line(v: &VisitorPass) -> String {
 
 fn person_line(p: &Person) -> String {
     format!(
-        "{:<9} {:<24} {:<9} unit {:<6} {:<8} {}{}{}\n",
+        "{:<9} {:<24} {:<9} {}unit {:<6} {:<8} {}{}{}\n",
         p.id,
         p.display_name(),
         p.person_type.as_str(),
+        p.building
+            .as_deref()
+            .map_or_else(String::new, |b| format!("building {b} ")),
         p.unit.as_deref().unwrap_or("-"),
         p.status,
         p.link

@@ -197,6 +197,7 @@ pub fn parse_roster(bytes: &[u8]) -> Result<Pull, String> {
             email: cell("email"),
             phone: cell("phone"),
             unit: cell("unit"),
+            building: cell("building"),
             status: cell("status"),
             lease_start: cell("lease_start"),
             lease_end: cell("lease_end"),
@@ -261,7 +262,7 @@ mod tests {
     async fn reads_the_proposed_format_with_a_bom() {
         let text = roster(&[
             "T-000123,PROP01,A,206,Test,Resident,Test.Resident@Example.com ,+15550100101,primary,Current,2025-08-01,2026-07-31,2025-08-01,,",
-            "\"T-000124\",PROP01,A,\"2,07\",\" Quinn \",\"O'Dell, Jr.\",,,occupant,notice,08/01/2025,7/31/2026,,07/31/2026,CRED-9",
+            "\"T-000124\",PROP01,\" \",\"2,07\",\" Quinn \",\"O'Dell, Jr.\",,,occupant,notice,08/01/2025,7/31/2026,,07/31/2026,CRED-9",
         ]);
         let mut bytes = b"\xEF\xBB\xBF".to_vec();
         bytes.extend_from_slice(text.as_bytes());
@@ -271,6 +272,7 @@ mod tests {
         let a = &pull.records[0];
         assert_eq!(a.external_id, "T-000123");
         assert_eq!(a.unit.as_deref(), Some("206"));
+        assert_eq!(a.building.as_deref(), Some("A"));
         assert_eq!(a.email.as_deref(), Some("test.resident@example.com"));
         assert_eq!(a.phone.as_deref(), Some("+15550100101"));
         assert_eq!(a.status, "current");
@@ -281,6 +283,7 @@ mod tests {
         assert_eq!(b.first_name, "Quinn");
         assert_eq!(b.last_name, "O'Dell, Jr.");
         assert_eq!(b.unit.as_deref(), Some("2,07"));
+        assert_eq!(b.building, None, "a blank building is none");
         assert_eq!((b.email.clone(), b.phone.clone()), (None, None));
         assert_eq!(b.lease_start, Some(date(2025, 8, 1)));
         assert_eq!(b.lease_end, Some(date(2026, 7, 31)));

@@ -16,6 +16,7 @@ pub struct RawFields {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub unit: Option<String>,
+    pub building: Option<String>,
     pub status: Option<String>,
     pub lease_start: Option<String>,
     pub lease_end: Option<String>,
@@ -32,8 +33,8 @@ impl RawFields {
     /// Normalises one record found at `index` of the source's listing.
     ///
     /// Rules: the external id is required (trimmed, non-empty); names are trimmed (absent → "");
-    /// the email is trimmed and lower-cased (empty → `None`); phone and unit are trimmed (empty →
-    /// `None`); the status is required, trimmed and lower-cased; dates are `YYYY-MM-DD` or
+    /// the email is trimmed and lower-cased (empty → `None`); phone, unit and building are trimmed
+    /// (empty → `None`); the status is required, trimmed and lower-cased; dates are `YYYY-MM-DD` or
     /// `MM/DD/YYYY` (empty → `None`).
     pub fn normalise(&self, index: usize) -> Result<SourceRecord, SkippedRecord> {
         let external_id = self.external_id();
@@ -59,6 +60,7 @@ impl RawFields {
             email: normalise_email(self.email.as_deref()),
             phone: non_empty(self.phone.as_deref()),
             unit: non_empty(self.unit.as_deref()),
+            building: non_empty(self.building.as_deref()),
             status: status.to_lowercase(),
             lease_start: date("lease_start", &self.lease_start)?,
             lease_end: date("lease_end", &self.lease_end)?,

@@ -179,6 +179,8 @@ pub struct FieldMap {
     pub email: String,
     pub phone: String,
     pub unit: String,
+    /// The building (or property) name; default `building`.
+    pub building: String,
     pub status: String,
     pub lease_start: String,
     pub lease_end: String,
@@ -195,6 +197,7 @@ impl Default for FieldMap {
             email: "email".into(),
             phone: "phone".into(),
             unit: "unit".into(),
+            building: "building".into(),
             status: "status".into(),
             lease_start: "lease_start".into(),
             lease_end: "lease_end".into(),
@@ -558,6 +561,7 @@ impl JsonSource {
             email: text("email", &f.email).map_err(skip)?,
             phone: text_or_number("phone", &f.phone).map_err(skip)?,
             unit: text_or_number("unit", &f.unit).map_err(skip)?,
+            building: text_or_number("building", &f.building).map_err(skip)?,
             status: text("status", &f.status).map_err(skip)?,
             lease_start: text("lease_start", &f.lease_start).map_err(skip)?,
             lease_end: text("lease_end", &f.lease_end).map_err(skip)?,
@@ -982,7 +986,7 @@ mod tests {
                 "tenantId": 77,
                 "name": {"first": "Cy", "last": "Moss"},
                 "contact": {"emails": ["CY@EXAMPLE.COM"], "phones": [{"number": "+15550100102"}]},
-                "lease": {"unit": "3B", "status": "NOTICE", "from": "01/15/2025", "to": "2026-01-14"},
+                "lease": {"unit": "3B", "building": " North ", "status": "NOTICE", "from": "01/15/2025", "to": "2026-01-14"},
             }]}})
             .to_string(),
         ));
@@ -995,6 +999,7 @@ mod tests {
                 email: "contact.emails.0".into(),
                 phone: "contact.phones.0.number".into(),
                 unit: "lease.unit".into(),
+                building: "lease.building".into(),
                 status: "lease.status".into(),
                 lease_start: "lease.from".into(),
                 lease_end: "lease.to".into(),
@@ -1014,6 +1019,7 @@ mod tests {
         assert_eq!(r.email.as_deref(), Some("cy@example.com"));
         assert_eq!(r.phone.as_deref(), Some("+15550100102"));
         assert_eq!(r.unit.as_deref(), Some("3B"));
+        assert_eq!(r.building.as_deref(), Some("North"));
         assert_eq!(r.status, "notice");
         assert_eq!(r.lease_start, Some(date(2025, 1, 15)));
         assert_eq!(r.lease_end, Some(date(2026, 1, 14)));

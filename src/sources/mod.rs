@@ -27,6 +27,10 @@ pub struct SourceRecord {
     pub phone: Option<String>,
     /// Unit as given (canonicalisation is the sync engine's job).
     pub unit: Option<String>,
+    /// Building (or property) name, trimmed; `None` when the source gives none. Access groups
+    /// match it case-insensitively.
+    #[serde(default)]
+    pub building: Option<String>,
     /// The source's lease status, lower-cased (e.g. "current", "past", "future", "notice").
     pub status: String,
     pub lease_start: Option<Date>,

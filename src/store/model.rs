@@ -54,6 +54,9 @@ pub struct Person {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub unit: Option<String>,
+    /// The building (or property) the source places them in; older records lack it.
+    #[serde(default)]
+    pub building: Option<String>,
     pub status: String,
     pub lease_start: Option<Date>,
     pub lease_end: Option<Date>,

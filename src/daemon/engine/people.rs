@@ -35,6 +35,8 @@ pub struct NewPerson {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub unit: Option<String>,
+    #[serde(default)]
+    pub building: Option<String>,
     pub person_type: PersonType,
 }
 
@@ -169,6 +171,7 @@ impl Engine {
                 .unit
                 .map(|u| self.config.policy.units.canonical(&u))
                 .filter(|u| !u.is_empty()),
+            building: crate::sources::fields::non_empty(new.building.as_deref()),
             status: "current".to_string(),
             lease_start: None,
             lease_end: None,
