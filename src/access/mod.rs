@@ -52,6 +52,8 @@ pub struct Policy {
     statuses: HashSet<String>,
     groups: Vec<Group>,
     controllers: Vec<String>,
+    /// Controllers with `visitor_passes = false`: no visitor pass's card goes there.
+    no_visitors: HashSet<String>,
     /// Door name → (controller, index).
     doors: HashMap<String, (String, u8)>,
 }
@@ -108,6 +110,12 @@ impl Policy {
             controllers: config
                 .controllers
                 .iter()
+                .map(|c| c.name().to_string())
+                .collect(),
+            no_visitors: config
+                .controllers
+                .iter()
+                .filter(|c| !c.visitor_passes())
                 .map(|c| c.name().to_string())
                 .collect(),
         }
@@ -281,7 +289,44 @@ impl Policy {
         self.doors.contains_key(name)
     }
 
-    /// A visitor pass's access at `now`: its own doors (or its host's) within its window.
+    /// The doors a pass asks for (its own, or its host's at `now`) that sit on controllers
+    /// with `visitor_passes = false`, as (door, controller), by door name. The pass never opens
+    /// them: it is kept local to the controllers that take it.
+    pub fn withheld_doors(
+        &self,
+        pass: &VisitorPass,
+        host: Option<&Person>,
+        now: Timestamp,
+    ) -> Vec<(String, String)> {
+        let wanted: Vec<String> = if pass.doors.is_empty() {
+            match host.map(|h| self.access(h, now)) {
+                Some(Access::Granted { doors, .. }) => self
+                    .doors
+                    .iter()
+                    .filter(|(_, (c, i))| doors.get(c).is_some_and(|m| m & (1 << i) != 0))
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+                _ => Vec::new(),
+            }
+        } else {
+            pass.doors.clone()
+        };
+        let mut withheld: Vec<(String, String)> = wanted
+            .into_iter()
+            .filter_map(|name| {
+                let (controller, _) = self.doors.get(&name)?;
+                self.no_visitors
+                    .contains(controller)
+                    .then(|| (name.clone(), controller.clone()))
+            })
+            .collect();
+        withheld.sort();
+        withheld.dedup();
+        withheld
+    }
+
+    /// A visitor pass's access at `now`: its own doors (or its host's) within its window, on
+    /// the controllers that take visitor passes.
     pub fn pass_access(&self, pass: &VisitorPass, host: Option<&Person>, now: Timestamp) -> Access {
         if let Some(at) = pass.cancelled_at {
             return Access::Denied(format!("pass cancelled at {at}"));
@@ -289,7 +334,7 @@ impl Policy {
         if pass.to <= now {
             return Access::Denied(format!("pass ended at {}", pass.to));
         }
-        let doors = if pass.doors.is_empty() {
+        let mut doors = if pass.doors.is_empty() {
             match host.map(|h| self.access(h, now)) {
                 Some(Access::Granted { doors, .. }) => doors,
                 Some(Access::Denied(why)) => {
@@ -300,6 +345,12 @@ impl Policy {
         } else {
             self.masks_of(&pass.doors)
         };
+        doors.retain(|controller, _| !self.no_visitors.contains(controller));
+        if doors.is_empty() {
+            return Access::Denied(
+                "every door of the pass is on a controller with visitor_passes = false".to_string(),
+            );
+        }
         Access::Granted {
             doors,
             window: Window {

@@ -181,6 +181,7 @@ fn request_of(command: Command) -> Result<(ClientArgs, Request), String> {
             to,
             doors,
             card,
+            keep_local,
             client,
         }) => {
             let new = NewPass {
@@ -191,15 +192,19 @@ fn request_of(command: Command) -> Result<(ClientArgs, Request), String> {
                 to,
                 doors,
                 card,
+                keep_local,
             };
             (client, Request::VisitorsAdd(new))
         }
         Command::Visitors(VisitorsCommand::Cancel { id, client }) => {
             (client, Request::VisitorsCancel { id })
         }
-        Command::Visitors(VisitorsCommand::Extend { id, to, client }) => {
-            (client, Request::VisitorsExtend { id, to })
-        }
+        Command::Visitors(VisitorsCommand::Extend {
+            id,
+            to,
+            keep_local,
+            client,
+        }) => (client, Request::VisitorsExtend { id, to, keep_local }),
         Command::Visitors(VisitorsCommand::List { origin, client }) => {
             let origin = match origin {
                 None => None,

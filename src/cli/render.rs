@@ -260,7 +260,7 @@ pub fn reply(req: &Request, value: &Value, json: bool) -> Result<ExitCode, serde
 
 fn pass_line(v: &VisitorPass) -> String {
     format!(
-        "{:<9} {:<20} host {:<9} {} → {}  doors {}{}\n",
+        "{:<9} {:<20} host {:<9} {} → {}  doors {}  {}{}{}\n",
         v.id,
         v.name,
         v.host.as_deref().unwrap_or("-"),
@@ -271,10 +271,18 @@ fn pass_line(v: &VisitorPass) -> String {
         } else {
             v.doors.join(",")
         },
-        if v.cancelled_at.is_some() {
-            "  CANCELLED"
+        v.link
+            .as_ref()
+            .map_or_else(|| "local".to_string(), |l| format!("cloud {l}")),
+        if v.kept_local.is_empty() {
+            String::new()
         } else {
-            ""
+            format!("  KEPT LOCAL (not on {})", v.kept_local.join(","))
+        },
+        match (v.cancelled_at, v.removed_at_source) {
+            (None, _) => "",
+            (Some(_), true) => "  CANCELLED (no longer listed at source)",
+            (Some(_), false) => "  CANCELLED",
         }
     )
 }

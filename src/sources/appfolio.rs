@@ -609,6 +609,8 @@ fn directory_record(
         lease_end: lease_date("lease_to")?,
         move_in: lease_date("move_in")?,
         move_out: lease_date("move_out")?,
+        // Residents only: the documented API lists no visitors.
+        ..RawFields::default()
     }
     .normalise(index)
 }
@@ -681,6 +683,8 @@ fn v0_record(
         lease_end: date("LeaseEndDate")?,
         move_in: date("MoveInOn")?,
         move_out: date("MoveOutOn")?,
+        // Residents only: the documented API lists no visitors.
+        ..RawFields::default()
     }
     .normalise(index)
 }

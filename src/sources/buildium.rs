@@ -528,6 +528,8 @@ pub fn tenant_record(index: usize, tenant: &Value) -> Result<SourceRecord, Skipp
             .map(|d| date_part(&d).to_string()),
         move_in: best.move_in.as_deref().map(|d| date_part(d).to_string()),
         move_out: move_out_date.map(|d| date_part(&d).to_string()),
+        // Residents only: the documented API lists no visitors.
+        ..RawFields::default()
     }
     .normalise(index)
 }

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::fields::RawFields;
-use super::{Pull, PullKind, SkippedRecord, Source, SourceError};
+use super::fields::{RawFields, occupant};
+use super::{Pull, PullKind, Source, SourceError};
 
 /// `[[source]]` settings for `kind = "csv"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -55,7 +55,7 @@ fn default_true() -> bool {
 pub const REQUIRED_COLUMNS: [&str; 4] = ["external_id", "first_name", "last_name", "status"];
 
 /// Every column lintel knows (the others are ignored).
-pub const KNOWN_COLUMNS: [&str; 15] = [
+pub const KNOWN_COLUMNS: [&str; 19] = [
     "external_id",
     "property_id",
     "building",
@@ -71,6 +71,10 @@ pub const KNOWN_COLUMNS: [&str; 15] = [
     "move_in",
     "move_out",
     "credential_id",
+    "valid_from",
+    "valid_to",
+    "host",
+    "doors",
 ];
 
 /// The CSV roster source: each pull reads the whole file.
@@ -203,33 +207,12 @@ pub fn parse_roster(bytes: &[u8]) -> Result<Pull, String> {
             lease_end: cell("lease_end"),
             move_in: cell("move_in"),
             move_out: cell("move_out"),
+            valid_from: cell("valid_from"),
+            valid_to: cell("valid_to"),
+            host: cell("host"),
+            doors: cell("doors"),
         };
-        let occupant_type = cell("occupant_type")
-            .map(|t| t.trim().to_lowercase())
-            .unwrap_or_default();
-        let skip = |reason: String| SkippedRecord {
-            index,
-            external_id: raw.external_id(),
-            reason,
-        };
-        match occupant_type.as_str() {
-            "" | "primary" | "occupant" => {}
-            "guarantor" => {
-                pull.skipped
-                    .push(skip("guarantor is not an occupant".to_string()));
-                continue;
-            }
-            other => {
-                pull.skipped.push(skip(format!(
-                    "occupant_type: {other:?} is not one of primary, occupant, guarantor"
-                )));
-                continue;
-            }
-        }
-        match raw.normalise(index) {
-            Ok(record) => pull.records.push(record),
-            Err(skipped) => pull.skipped.push(skipped),
-        }
+        pull.take(index, occupant(cell("occupant_type").as_deref()), &raw);
     }
     Ok(pull)
 }

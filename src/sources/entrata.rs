@@ -655,6 +655,8 @@ fn lease_customers(
                 },
                 move_in: text(customer, "moveInDate").map_err(skip)?,
                 move_out: None,
+                // Residents only: the documented API lists no visitors.
+                ..RawFields::default()
             }
             .normalise(i)
         })();

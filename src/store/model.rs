@@ -133,7 +133,18 @@ pub struct VisitorPass {
     /// Door names; empty = the doors the host opens.
     pub doors: Vec<String>,
     pub origin: PassOrigin,
+    /// The source record that owns a cloud pass; `None` for passes issued here.
+    #[serde(default)]
+    pub link: Option<SourceLink>,
+    /// Doors left out because their controller does not take visitor passes
+    /// (`visitor_passes = false`): the pass is kept local to the controllers that do.
+    #[serde(default)]
+    pub kept_local: Vec<String>,
     pub cancelled_at: Option<Timestamp>,
+    /// True when the cancellation came from the source no longer listing the pass (listing it
+    /// again revives it); false when an administrator cancelled it here (it stays cancelled).
+    #[serde(default)]
+    pub removed_at_source: bool,
     pub created_at: Timestamp,
 }
 
