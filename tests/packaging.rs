@@ -602,6 +602,11 @@ fn documented_keys() -> BTreeSet<String> {
                 "fields.phone",
                 "fields.unit",
                 "fields.building",
+                "fields.occupant_type",
+                "fields.valid_from",
+                "fields.valid_to",
+                "fields.host",
+                "fields.doors",
                 "fields.status",
                 "fields.lease_start",
                 "fields.lease_end",
@@ -699,11 +704,19 @@ fn documented_keys() -> BTreeSet<String> {
         ),
         (
             "controller(modbus-tcp)",
-            ["name", "kind", "address", "unit", "timeout", "verify_every"]
-                .map(String::from)
-                .into_iter()
-                .chain(profile.clone())
-                .collect(),
+            [
+                "name",
+                "kind",
+                "address",
+                "unit",
+                "timeout",
+                "verify_every",
+                "visitor_passes",
+            ]
+            .map(String::from)
+            .into_iter()
+            .chain(profile.clone())
+            .collect(),
         ),
         (
             "controller(modbus-rtu)",
@@ -718,6 +731,7 @@ fn documented_keys() -> BTreeSet<String> {
                 "response_timeout",
                 "inter_frame_delay",
                 "verify_every",
+                "visitor_passes",
             ]
             .map(String::from)
             .into_iter()
@@ -737,6 +751,7 @@ fn documented_keys() -> BTreeSet<String> {
                 "list_quiet",
                 "liveness",
                 "verify_every",
+                "visitor_passes",
             ]
             .map(String::from)
             .to_vec(),
@@ -751,6 +766,7 @@ fn documented_keys() -> BTreeSet<String> {
                 "ack_timeout",
                 "max_batch",
                 "verify_every",
+                "visitor_passes",
             ]
             .map(String::from)
             .to_vec(),

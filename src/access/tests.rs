@@ -3,7 +3,7 @@ use jiff::civil::date;
 
 use super::{Access, Policy, Window};
 use crate::config::Config;
-use crate::store::{CredentialRecord, Person, PersonType, SourceLink};
+use crate::store::{CredentialRecord, Person, PersonType, SourceLink, VisitorPass};
 
 /// Two controllers: `lobby` (doors 0 and 1) and `garage` (door 3), plus an idle `roof` with no
 /// doors. Residents reach all three doors, staff only the front door, nobody targets vendors.
@@ -565,6 +565,60 @@ match = { buildings = ["West", "west annex"], person_type = "resident" }
     p.building = Some("North".into());
     p.person_type = PersonType::Resident;
     assert!(doors_of(&policy, &p).is_none(), "another building");
+}
+
+#[test]
+fn passes_never_reach_a_controller_without_visitor_passes() {
+    let text = SITE.replace(
+        "name = \"garage\"\nkind = \"modbus-tcp\"\n",
+        "name = \"garage\"\nkind = \"modbus-tcp\"\nvisitor_passes = false\n",
+    );
+    let policy = policy(&text);
+    let host = person("p1");
+    let mut pass = VisitorPass {
+        id: "v1".into(),
+        name: "Gus".into(),
+        host: Some("p1".into()),
+        unit: None,
+        from: ts(NOW),
+        to: ts(NOW + 3600),
+        doors: Vec::new(),
+        origin: crate::store::PassOrigin::Local,
+        link: None,
+        kept_local: Vec::new(),
+        cancelled_at: None,
+        removed_at_source: false,
+        created_at: ts(NOW),
+    };
+    // The host opens front, side and gate; the gate's controller takes no visitor passes.
+    assert_eq!(
+        policy.withheld_doors(&pass, Some(&host), ts(NOW)),
+        [("gate".to_string(), "garage".to_string())]
+    );
+    let Access::Granted { doors, .. } = policy.pass_access(&pass, Some(&host), ts(NOW)) else {
+        panic!("granted on the lobby");
+    };
+    assert_eq!(
+        doors.into_iter().collect::<Vec<_>>(),
+        [("lobby".to_string(), 0b11)]
+    );
+    // The host themself keeps the gate.
+    assert_eq!(
+        doors_of(&policy, &host).expect("host").get("garage"),
+        Some(&0b1000)
+    );
+
+    pass.doors = vec!["gate".into()];
+    assert!(
+        denied_reason(policy.pass_access(&pass, Some(&host), ts(NOW)))
+            .contains("visitor_passes = false")
+    );
+    pass.doors = vec!["front".into()];
+    assert!(
+        policy
+            .withheld_doors(&pass, Some(&host), ts(NOW))
+            .is_empty()
+    );
 }
 
 #[test]

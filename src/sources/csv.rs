@@ -274,6 +274,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn visitor_and_guest_rows_are_passes_and_bad_ones_are_skipped() {
+        let text = "external_id,first_name,last_name,unit,occupant_type,status,valid_from,valid_to,host,doors\n\
+                    R-1,Ada,Host,101,primary,current,,,,\n\
+                    G-1, Gus ,Guest,101,Guest,current,2030-03-07 10:00,2030-03-07T18:00:00-05:00,R-1,\n\
+                    G-2,Vi,,,visitor,current,2030-03-07T10:00,2030-03-08 10:00,, lobby ; garage\n\
+                    G-3,No,Window,101,visitor,current,,2030-03-08 10:00,R-1,\n\
+                    G-4,Bad,Time,101,visitor,current,tomorrow,2030-03-08 10:00,R-1,\n";
+        let pull = pull_file(text.as_bytes()).await.expect("pull");
+        assert_eq!(pull.records.len(), 1);
+        assert_eq!(pull.visitors.len(), 2, "{:?}", pull.skipped);
+        let g1 = &pull.visitors[0];
+        assert_eq!(g1.name, "Gus Guest");
+        assert_eq!(g1.host.as_deref(), Some("R-1"));
+        assert!(matches!(g1.from, super::super::fields::PassTime::Local(_)));
+        assert!(matches!(g1.to, super::super::fields::PassTime::At(_)));
+        assert!(g1.doors.is_empty());
+        assert_eq!(pull.visitors[1].doors, ["lobby", "garage"]);
+        assert_eq!(pull.skipped.len(), 2);
+        assert_eq!(pull.skipped[0].external_id.as_deref(), Some("G-3"));
+        assert_eq!(
+            pull.skipped[0].reason,
+            "valid_from: a visitor pass needs one"
+        );
+        assert!(
+            pull.skipped[1]
+                .reason
+                .starts_with("valid_from: `tomorrow` is not a time"),
+            "{}",
+            pull.skipped[1].reason
+        );
+    }
+
+    #[tokio::test]
     async fn columns_by_name_in_any_order_and_unknown_ones_ignored() {
         let text =
             "Status, Last_Name ,first_name,external_id,notes\ncurrent,Moss,Cy,X1,likes cats\n";
@@ -340,7 +373,7 @@ mod tests {
                 (
                     4,
                     Some("T-5"),
-                    "occupant_type: \"tenant\" is not one of primary, occupant, guarantor"
+                    "occupant_type: \"tenant\" is not one of primary, occupant, resident, guarantor, visitor, guest"
                 ),
                 (5, Some("T-6"), "status: missing or empty"),
             ]

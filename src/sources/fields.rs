@@ -48,7 +48,7 @@ pub fn occupant(word: Option<&str>) -> Result<Occupant, String> {
         "visitor" | "guest" => Ok(Occupant::Visitor),
         "guarantor" => Err("guarantor is not an occupant".to_string()),
         other => Err(format!(
-            "occupant_type: {other:?} is not one of primary, occupant, guarantor, visitor, guest"
+            "occupant_type: {other:?} is not one of primary, occupant, resident, guarantor, visitor, guest"
         )),
     }
 }
