@@ -601,6 +601,12 @@ fn documented_keys() -> BTreeSet<String> {
                 "fields.email",
                 "fields.phone",
                 "fields.unit",
+                "fields.building",
+                "fields.occupant_type",
+                "fields.valid_from",
+                "fields.valid_to",
+                "fields.host",
+                "fields.doors",
                 "fields.status",
                 "fields.lease_start",
                 "fields.lease_end",
@@ -698,11 +704,19 @@ fn documented_keys() -> BTreeSet<String> {
         ),
         (
             "controller(modbus-tcp)",
-            ["name", "kind", "address", "unit", "timeout", "verify_every"]
-                .map(String::from)
-                .into_iter()
-                .chain(profile.clone())
-                .collect(),
+            [
+                "name",
+                "kind",
+                "address",
+                "unit",
+                "timeout",
+                "verify_every",
+                "visitor_passes",
+            ]
+            .map(String::from)
+            .into_iter()
+            .chain(profile.clone())
+            .collect(),
         ),
         (
             "controller(modbus-rtu)",
@@ -723,6 +737,7 @@ fn documented_keys() -> BTreeSet<String> {
                 "rs485.delay_after_send_ms",
                 "rs485.rx_during_tx",
                 "rs485.terminate_bus",
+                "visitor_passes",
             ]
             .map(String::from)
             .into_iter()
@@ -742,6 +757,7 @@ fn documented_keys() -> BTreeSet<String> {
                 "list_quiet",
                 "liveness",
                 "verify_every",
+                "visitor_passes",
             ]
             .map(String::from)
             .to_vec(),
@@ -756,6 +772,7 @@ fn documented_keys() -> BTreeSet<String> {
                 "ack_timeout",
                 "max_batch",
                 "verify_every",
+                "visitor_passes",
             ]
             .map(String::from)
             .to_vec(),
@@ -819,6 +836,7 @@ fn documented_keys() -> BTreeSet<String> {
         "door.index",
         "group.name",
         "group.match.person_type",
+        "group.match.buildings",
         "group.match.units",
         "group.match.floors",
         "group.match.tags",

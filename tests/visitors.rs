@@ -119,6 +119,7 @@ async fn a_pass_that_ends_is_revoked_at_its_end_with_the_pms_down() {
             to: "2030-11-03T01:30:00-05:00".into(),
             doors: vec!["door-door".into()],
             card: Some("uid:04A1B2C3".into()),
+            keep_local: false,
         }),
     )
     .await;
@@ -148,6 +149,7 @@ async fn a_pass_that_ends_is_revoked_at_its_end_with_the_pms_down() {
             to: "2030-11-04 09:00".into(),
             doors: vec!["door-door".into()],
             card: None,
+            keep_local: false,
         }),
     )
     .await

@@ -52,6 +52,8 @@ pub struct Policy {
     statuses: HashSet<String>,
     groups: Vec<Group>,
     controllers: Vec<String>,
+    /// Controllers with `visitor_passes = false`: no visitor pass's card goes there.
+    no_visitors: HashSet<String>,
     /// Door name → (controller, index).
     doors: HashMap<String, (String, u8)>,
 }
@@ -110,6 +112,12 @@ impl Policy {
                 .iter()
                 .map(|c| c.name().to_string())
                 .collect(),
+            no_visitors: config
+                .controllers
+                .iter()
+                .filter(|c| !c.visitor_passes())
+                .map(|c| c.name().to_string())
+                .collect(),
         }
     }
 
@@ -120,6 +128,48 @@ impl Policy {
             .filter(|g| self.matches(&g.matches, person))
             .map(|g| g.name.as_str())
             .collect()
+    }
+
+    /// The groups giving `person` the door at (`controller`, `index`), each with the rules that
+    /// put them in it, e.g. "group `east-lobby` (building `East`)": what `explain` says opens it.
+    pub fn groups_opening(&self, person: &Person, controller: &str, index: u8) -> Vec<String> {
+        self.groups
+            .iter()
+            .filter(|g| g.doors.iter().any(|(c, i)| c == controller && *i == index))
+            .filter(|g| self.matches(&g.matches, person))
+            .map(|g| {
+                let rules = self.rules_met(&g.matches, person);
+                if rules.is_empty() {
+                    format!("group `{}` (everyone with access)", g.name)
+                } else {
+                    format!("group `{}` ({})", g.name, rules.join(", "))
+                }
+            })
+            .collect()
+    }
+
+    /// The rules of a group `person` matches, in words.
+    fn rules_met(&self, m: &GroupMatch, person: &Person) -> Vec<String> {
+        let mut rules = Vec::new();
+        if let Some(t) = m.person_type {
+            rules.push(format!("type `{}`", t.as_str()));
+        }
+        if let (false, Some(b)) = (m.buildings.is_empty(), &person.building) {
+            rules.push(format!("building `{b}`"));
+        }
+        if let (false, Some(u)) = (m.units.is_empty(), &person.unit) {
+            rules.push(format!("unit `{u}`"));
+        }
+        if let (false, Some(f)) = (
+            m.floors.is_empty(),
+            person.unit.as_deref().and_then(|u| self.floor_of(u)),
+        ) {
+            rules.push(format!("floor {f}"));
+        }
+        if let Some(tag) = person.tags.iter().find(|t| m.tags.contains(t)) {
+            rules.push(format!("tag `{tag}`"));
+        }
+        rules
     }
 
     pub fn controllers(&self) -> &[String] {
@@ -161,7 +211,10 @@ impl Policy {
 
     fn matches(&self, m: &GroupMatch, person: &Person) -> bool {
         let unit = person.unit.as_deref();
+        let building = person.building.as_deref();
         m.person_type.is_none_or(|t| t == person.person_type)
+            && (m.buildings.is_empty()
+                || building.is_some_and(|b| m.buildings.iter().any(|x| x.eq_ignore_ascii_case(b))))
             && (m.units.is_empty()
                 || unit.is_some_and(|u| m.units.iter().any(|x| x.eq_ignore_ascii_case(u))))
             && (m.floors.is_empty()
@@ -236,7 +289,44 @@ impl Policy {
         self.doors.contains_key(name)
     }
 
-    /// A visitor pass's access at `now`: its own doors (or its host's) within its window.
+    /// The doors a pass asks for (its own, or its host's at `now`) that sit on controllers
+    /// with `visitor_passes = false`, as (door, controller), by door name. The pass never opens
+    /// them: it is kept local to the controllers that take it.
+    pub fn withheld_doors(
+        &self,
+        pass: &VisitorPass,
+        host: Option<&Person>,
+        now: Timestamp,
+    ) -> Vec<(String, String)> {
+        let wanted: Vec<String> = if pass.doors.is_empty() {
+            match host.map(|h| self.access(h, now)) {
+                Some(Access::Granted { doors, .. }) => self
+                    .doors
+                    .iter()
+                    .filter(|(_, (c, i))| doors.get(c).is_some_and(|m| m & (1 << i) != 0))
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+                _ => Vec::new(),
+            }
+        } else {
+            pass.doors.clone()
+        };
+        let mut withheld: Vec<(String, String)> = wanted
+            .into_iter()
+            .filter_map(|name| {
+                let (controller, _) = self.doors.get(&name)?;
+                self.no_visitors
+                    .contains(controller)
+                    .then(|| (name.clone(), controller.clone()))
+            })
+            .collect();
+        withheld.sort();
+        withheld.dedup();
+        withheld
+    }
+
+    /// A visitor pass's access at `now`: its own doors (or its host's) within its window, on
+    /// the controllers that take visitor passes.
     pub fn pass_access(&self, pass: &VisitorPass, host: Option<&Person>, now: Timestamp) -> Access {
         if let Some(at) = pass.cancelled_at {
             return Access::Denied(format!("pass cancelled at {at}"));
@@ -244,7 +334,7 @@ impl Policy {
         if pass.to <= now {
             return Access::Denied(format!("pass ended at {}", pass.to));
         }
-        let doors = if pass.doors.is_empty() {
+        let mut doors = if pass.doors.is_empty() {
             match host.map(|h| self.access(h, now)) {
                 Some(Access::Granted { doors, .. }) => doors,
                 Some(Access::Denied(why)) => {
@@ -255,6 +345,12 @@ impl Policy {
         } else {
             self.masks_of(&pass.doors)
         };
+        doors.retain(|controller, _| !self.no_visitors.contains(controller));
+        if doors.is_empty() {
+            return Access::Denied(
+                "every door of the pass is on a controller with visitor_passes = false".to_string(),
+            );
+        }
         Access::Granted {
             doors,
             window: Window {

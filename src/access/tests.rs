@@ -3,7 +3,7 @@ use jiff::civil::date;
 
 use super::{Access, Policy, Window};
 use crate::config::Config;
-use crate::store::{CredentialRecord, Person, PersonType, SourceLink};
+use crate::store::{CredentialRecord, Person, PersonType, SourceLink, VisitorPass};
 
 /// Two controllers: `lobby` (doors 0 and 1) and `garage` (door 3), plus an idle `roof` with no
 /// doors. Residents reach all three doors, staff only the front door, nobody targets vendors.
@@ -96,6 +96,7 @@ fn person(id: &str) -> Person {
         email: None,
         phone: None,
         unit: Some("101".to_string()),
+        building: None,
         status: "current".to_string(),
         lease_start: None,
         lease_end: None,
@@ -499,6 +500,124 @@ match = {{ person_type = \"vendor\", tags = [\"board\", \"janitor\"] }}
     assert_eq!(
         (doors.get("lobby"), doors.get("garage")),
         (Some(&0b10), Some(&0b1000))
+    );
+}
+
+#[test]
+fn groups_match_by_building_case_insensitively() {
+    // Two buildings share the garage; each opens only its own lobby.
+    let text = r#"
+[site]
+name = "test"
+timezone = "UTC"
+
+[[controller]]
+name = "c"
+kind = "modbus-tcp"
+address = "127.0.0.1:502"
+
+[[door]]
+name = "east-lobby"
+controller = "c"
+index = 0
+
+[[door]]
+name = "west-lobby"
+controller = "c"
+index = 1
+
+[[door]]
+name = "garage"
+controller = "c"
+index = 2
+
+[[group]]
+name = "east"
+doors = ["east-lobby", "garage"]
+match = { buildings = ["East Tower"] }
+
+[[group]]
+name = "west"
+doors = ["west-lobby", "garage"]
+match = { buildings = ["West", "west annex"], person_type = "resident" }
+"#;
+    let policy = policy(text);
+    let mut p = person("p1");
+    assert!(doors_of(&policy, &p).is_none(), "no building, no group");
+
+    p.building = Some("east tower".into());
+    assert_eq!(doors_of(&policy, &p).expect("east").get("c"), Some(&0b101));
+    assert_eq!(policy.groups_of(&p), ["east"]);
+
+    p.building = Some("WEST ANNEX".into());
+    assert_eq!(doors_of(&policy, &p).expect("west").get("c"), Some(&0b110));
+    assert_eq!(
+        policy.groups_opening(&p, "c", 1),
+        ["group `west` (type `resident`, building `WEST ANNEX`)"]
+    );
+    assert!(policy.groups_opening(&p, "c", 0).is_empty());
+
+    p.person_type = PersonType::Staff;
+    assert!(
+        doors_of(&policy, &p).is_none(),
+        "building and type must both match"
+    );
+    p.building = Some("North".into());
+    p.person_type = PersonType::Resident;
+    assert!(doors_of(&policy, &p).is_none(), "another building");
+}
+
+#[test]
+fn passes_never_reach_a_controller_without_visitor_passes() {
+    let text = SITE.replace(
+        "name = \"garage\"\nkind = \"modbus-tcp\"\n",
+        "name = \"garage\"\nkind = \"modbus-tcp\"\nvisitor_passes = false\n",
+    );
+    let policy = policy(&text);
+    let host = person("p1");
+    let mut pass = VisitorPass {
+        id: "v1".into(),
+        name: "Gus".into(),
+        host: Some("p1".into()),
+        unit: None,
+        from: ts(NOW),
+        to: ts(NOW + 3600),
+        doors: Vec::new(),
+        origin: crate::store::PassOrigin::Local,
+        link: None,
+        kept_local: Vec::new(),
+        cancelled_at: None,
+        removed_at_source: false,
+        created_at: ts(NOW),
+    };
+    // The host opens front, side and gate; the gate's controller takes no visitor passes.
+    assert_eq!(
+        policy.withheld_doors(&pass, Some(&host), ts(NOW)),
+        [("gate".to_string(), "garage".to_string())]
+    );
+    let Access::Granted { doors, .. } = policy.pass_access(&pass, Some(&host), ts(NOW)) else {
+        panic!("granted on the lobby");
+    };
+    assert_eq!(
+        doors.into_iter().collect::<Vec<_>>(),
+        [("lobby".to_string(), 0b11)]
+    );
+    // The host themself keeps the gate.
+    assert_eq!(
+        doors_of(&policy, &host).expect("host").get("garage"),
+        Some(&0b1000)
+    );
+
+    pass.doors = vec!["gate".into()];
+    assert!(
+        denied_reason(policy.pass_access(&pass, Some(&host), ts(NOW)))
+            .contains("visitor_passes = false")
+    );
+    pass.doors = vec!["front".into()];
+    assert!(
+        policy
+            .withheld_doors(&pass, Some(&host), ts(NOW))
+            .is_empty()
     );
 }
 

@@ -201,6 +201,9 @@ pub enum PeopleCommand {
         phone: Option<String>,
         #[arg(long)]
         unit: Option<String>,
+        /// The building (`[[group]] match.buildings` can select on it).
+        #[arg(long)]
+        building: Option<String>,
         /// resident, staff, vendor or visitor.
         #[arg(long = "type", default_value = "resident")]
         person_type: String,
@@ -275,20 +278,28 @@ pub enum VisitorsCommand {
         /// A card for the pass (same forms as `credentials add --card`).
         #[arg(long)]
         card: Option<String>,
+        /// Leave out doors on controllers with `visitor_passes = false` (instead of refusing):
+        /// the pass is kept local to the controllers that take it.
+        #[arg(long)]
+        keep_local: bool,
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Cancel a pass; its card is revoked at once.
+    /// Cancel a pass; its card is revoked at once. Also for passes from a source (a lost card):
+    /// later pulls do not revive a pass cancelled here.
     Cancel {
         id: String,
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Move a pass's end.
+    /// Move a pass's end (passes from a source are changed at the source).
     Extend {
         id: String,
         #[arg(long)]
         to: String,
+        /// As for `add`: leave out doors on controllers with `visitor_passes = false`.
+        #[arg(long)]
+        keep_local: bool,
         #[command(flatten)]
         client: ClientArgs,
     },

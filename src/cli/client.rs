@@ -55,6 +55,7 @@ fn request_of(command: Command) -> Result<(ClientArgs, Request), String> {
             email,
             phone,
             unit,
+            building,
             person_type,
             client,
         }) => {
@@ -68,6 +69,7 @@ fn request_of(command: Command) -> Result<(ClientArgs, Request), String> {
                 email,
                 phone,
                 unit,
+                building,
                 person_type,
             };
             (client, Request::PeopleAdd(new))
@@ -179,6 +181,7 @@ fn request_of(command: Command) -> Result<(ClientArgs, Request), String> {
             to,
             doors,
             card,
+            keep_local,
             client,
         }) => {
             let new = NewPass {
@@ -189,15 +192,19 @@ fn request_of(command: Command) -> Result<(ClientArgs, Request), String> {
                 to,
                 doors,
                 card,
+                keep_local,
             };
             (client, Request::VisitorsAdd(new))
         }
         Command::Visitors(VisitorsCommand::Cancel { id, client }) => {
             (client, Request::VisitorsCancel { id })
         }
-        Command::Visitors(VisitorsCommand::Extend { id, to, client }) => {
-            (client, Request::VisitorsExtend { id, to })
-        }
+        Command::Visitors(VisitorsCommand::Extend {
+            id,
+            to,
+            keep_local,
+            client,
+        }) => (client, Request::VisitorsExtend { id, to, keep_local }),
         Command::Visitors(VisitorsCommand::List { origin, client }) => {
             let origin = match origin {
                 None => None,

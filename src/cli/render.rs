@@ -260,7 +260,7 @@ pub fn reply(req: &Request, value: &Value, json: bool) -> Result<ExitCode, serde
 
 fn pass_line(v: &VisitorPass) -> String {
     format!(
-        "{:<9} {:<20} host {:<9} {} → {}  doors {}{}\n",
+        "{:<9} {:<20} host {:<9} {} → {}  doors {}  {}{}{}\n",
         v.id,
         v.name,
         v.host.as_deref().unwrap_or("-"),
@@ -271,20 +271,31 @@ fn pass_line(v: &VisitorPass) -> String {
         } else {
             v.doors.join(",")
         },
-        if v.cancelled_at.is_some() {
-            "  CANCELLED"
+        v.link
+            .as_ref()
+            .map_or_else(|| "local".to_string(), |l| format!("cloud {l}")),
+        if v.kept_local.is_empty() {
+            String::new()
         } else {
-            ""
+            format!("  KEPT LOCAL (not on {})", v.kept_local.join(","))
+        },
+        match (v.cancelled_at, v.removed_at_source) {
+            (None, _) => "",
+            (Some(_), true) => "  CANCELLED (no longer listed at source)",
+            (Some(_), false) => "  CANCELLED",
         }
     )
 }
 
 fn person_line(p: &Person) -> String {
     format!(
-        "{:<9} {:<24} {:<9} unit {:<6} {:<8} {}{}{}\n",
+        "{:<9} {:<24} {:<9} {}unit {:<6} {:<8} {}{}{}\n",
         p.id,
         p.display_name(),
         p.person_type.as_str(),
+        p.building
+            .as_deref()
+            .map_or_else(String::new, |b| format!("building {b} ")),
         p.unit.as_deref().unwrap_or("-"),
         p.status,
         p.link

@@ -59,6 +59,16 @@ impl ControllerConfig {
         (!every.is_zero()).then_some(every)
     }
 
+    /// Whether visitor passes' cards are sent to this controller (`visitor_passes`).
+    pub fn visitor_passes(&self) -> bool {
+        match self {
+            ControllerConfig::ModbusTcp(c) => c.visitor_passes,
+            ControllerConfig::ModbusRtu(c) => c.visitor_passes,
+            ControllerConfig::EspRfid(c) => c.visitor_passes,
+            ControllerConfig::LintelMqtt(c) => c.visitor_passes,
+        }
+    }
+
     /// The `[[broker]]` an MQTT controller names, once validation resolved it.
     pub fn broker(&self) -> Option<&BrokerConfig> {
         match self {
@@ -101,6 +111,10 @@ pub struct ModbusTcpConfig {
     /// The credential register profile; every field defaults to lintel's own profile.
     #[serde(default)]
     pub profile: lintel_hal::RegisterProfile,
+    /// False: visitor passes' cards are never sent to this controller; `visitors add` and
+    /// `extend` refuse a pass with a door here unless told `--keep-local`.
+    #[serde(default = "default_true")]
+    pub visitor_passes: bool,
     #[serde(default = "default_verify_every", with = "duration")]
     pub verify_every: Duration,
 }
@@ -132,6 +146,10 @@ pub struct ModbusRtuConfig {
     pub rs485: Option<Rs485Settings>,
     #[serde(default)]
     pub profile: lintel_hal::RegisterProfile,
+    /// False: visitor passes' cards are never sent to this controller; `visitors add` and
+    /// `extend` refuse a pass with a door here unless told `--keep-local`.
+    #[serde(default = "default_true")]
+    pub visitor_passes: bool,
     #[serde(default = "default_verify_every", with = "duration")]
     pub verify_every: Duration,
 }
@@ -177,6 +195,10 @@ pub struct EspRfidConfig {
     /// Silence after which the board counts as unreachable.
     #[serde(default = "default_liveness", with = "duration")]
     pub liveness: Duration,
+    /// False: visitor passes' cards are never sent to this controller; `visitors add` and
+    /// `extend` refuse a pass with a door here unless told `--keep-local`.
+    #[serde(default = "default_true")]
+    pub visitor_passes: bool,
     #[serde(default = "default_verify_every", with = "duration")]
     pub verify_every: Duration,
     #[serde(skip)]
@@ -209,6 +231,10 @@ pub struct LintelMqttConfig {
     /// Most changes in one request.
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
+    /// False: visitor passes' cards are never sent to this controller; `visitors add` and
+    /// `extend` refuse a pass with a door here unless told `--keep-local`.
+    #[serde(default = "default_true")]
+    pub visitor_passes: bool,
     #[serde(default = "default_verify_every", with = "duration")]
     pub verify_every: Duration,
     #[serde(skip)]
@@ -313,6 +339,10 @@ impl BrokerConfig {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_unit() -> u8 {

@@ -238,6 +238,9 @@ pub struct GroupMatch {
     /// Only these (canonical) units; empty = any.
     #[serde(default)]
     pub units: Vec<String>,
+    /// Only people in these buildings (compared case-insensitively); empty = any.
+    #[serde(default)]
+    pub buildings: Vec<String>,
     /// Only these floors (see `access.room_digits`); empty = any.
     #[serde(default)]
     pub floors: Vec<String>,

@@ -84,6 +84,8 @@ pub enum Request {
     VisitorsExtend {
         id: String,
         to: String,
+        #[serde(default)]
+        keep_local: bool,
     },
     VisitorsList {
         #[serde(default)]

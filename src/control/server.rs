@@ -166,7 +166,9 @@ async fn dispatch(
         Request::CredentialsList => ok(engine.store.credentials()),
         Request::VisitorsAdd(new) => ok(engine.add_pass(new).await),
         Request::VisitorsCancel { id } => ok(engine.cancel_pass(&id).await),
-        Request::VisitorsExtend { id, to } => ok(engine.extend_pass(&id, &to).await),
+        Request::VisitorsExtend { id, to, keep_local } => {
+            ok(engine.extend_pass(&id, &to, keep_local).await)
+        }
         Request::VisitorsList { origin } => ok(engine.passes(origin)),
         Request::Activity { limit, search } => match search {
             Some(needle) => ok(engine.store.search_activity(&needle, limit)),

@@ -17,6 +17,9 @@
 //! | `Future`                                      | `future`   |
 //! | `Past`, or v0 `HiddenAt` set                  | `past`     |
 //! | anything else (e.g. `Vacant-*`)               | skipped, with the reason |
+//!
+//! Building: none. `tenant_directory`, `rent_roll` and v0 carry `property_id`/`UnitId` numbers but
+//! no documented building or property name, so records have no building.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -599,11 +602,15 @@ fn directory_record(
         email: emails.into_iter().next(),
         phone,
         unit,
+        // The documented shapes name no building (see the module docs).
+        building: None,
         status: Some(mapped),
         lease_start: lease_date("lease_from")?,
         lease_end: lease_date("lease_to")?,
         move_in: lease_date("move_in")?,
         move_out: lease_date("move_out")?,
+        // Residents only: the documented API lists no visitors.
+        ..RawFields::default()
     }
     .normalise(index)
 }
@@ -669,11 +676,15 @@ fn v0_record(
         email,
         phone,
         unit,
+        // The documented shapes name no building (see the module docs).
+        building: None,
         status: Some(mapped),
         lease_start: date("LeaseStartDate")?,
         lease_end: date("LeaseEndDate")?,
         move_in: date("MoveInOn")?,
         move_out: date("MoveOutOn")?,
+        // Residents only: the documented API lists no visitors.
+        ..RawFields::default()
     }
     .normalise(index)
 }

@@ -13,6 +13,10 @@
 //! | lease `Active`, `IsEvictionPending`                   | `evicting` |
 //! | lease `Active`, `MoveOutData` for this tenant         | `notice`   |
 //! | lease `Active`, tenant `Current`                      | `current`  |
+//!
+//! Building: none. The documented tenant and lease shapes carry a `PropertyId` (a number) but no
+//! building or property name, so records have no building and `buildings` group rules never
+//! match them.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -513,6 +517,8 @@ pub fn tenant_record(index: usize, tenant: &Value) -> Result<SourceRecord, Skipp
         email,
         phone,
         unit,
+        // The documented shape names no building (see the module docs).
+        building: None,
         status: Some(status.to_string()),
         lease_start: text(lease, "LeaseFromDate")
             .map_err(lease_err)?
@@ -522,6 +528,8 @@ pub fn tenant_record(index: usize, tenant: &Value) -> Result<SourceRecord, Skipp
             .map(|d| date_part(&d).to_string()),
         move_in: best.move_in.as_deref().map(|d| date_part(d).to_string()),
         move_out: move_out_date.map(|d| date_part(&d).to_string()),
+        // Residents only: the documented API lists no visitors.
+        ..RawFields::default()
     }
     .normalise(index)
 }

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::fields::RawFields;
-use super::{Pull, PullKind, SkippedRecord, Source, SourceError};
+use super::fields::{RawFields, occupant};
+use super::{Pull, PullKind, Source, SourceError};
 
 /// `[[source]]` settings for `kind = "csv"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -55,7 +55,7 @@ fn default_true() -> bool {
 pub const REQUIRED_COLUMNS: [&str; 4] = ["external_id", "first_name", "last_name", "status"];
 
 /// Every column lintel knows (the others are ignored).
-pub const KNOWN_COLUMNS: [&str; 15] = [
+pub const KNOWN_COLUMNS: [&str; 19] = [
     "external_id",
     "property_id",
     "building",
@@ -71,6 +71,10 @@ pub const KNOWN_COLUMNS: [&str; 15] = [
     "move_in",
     "move_out",
     "credential_id",
+    "valid_from",
+    "valid_to",
+    "host",
+    "doors",
 ];
 
 /// The CSV roster source: each pull reads the whole file.
@@ -197,38 +201,18 @@ pub fn parse_roster(bytes: &[u8]) -> Result<Pull, String> {
             email: cell("email"),
             phone: cell("phone"),
             unit: cell("unit"),
+            building: cell("building"),
             status: cell("status"),
             lease_start: cell("lease_start"),
             lease_end: cell("lease_end"),
             move_in: cell("move_in"),
             move_out: cell("move_out"),
+            valid_from: cell("valid_from"),
+            valid_to: cell("valid_to"),
+            host: cell("host"),
+            doors: cell("doors"),
         };
-        let occupant_type = cell("occupant_type")
-            .map(|t| t.trim().to_lowercase())
-            .unwrap_or_default();
-        let skip = |reason: String| SkippedRecord {
-            index,
-            external_id: raw.external_id(),
-            reason,
-        };
-        match occupant_type.as_str() {
-            "" | "primary" | "occupant" => {}
-            "guarantor" => {
-                pull.skipped
-                    .push(skip("guarantor is not an occupant".to_string()));
-                continue;
-            }
-            other => {
-                pull.skipped.push(skip(format!(
-                    "occupant_type: {other:?} is not one of primary, occupant, guarantor"
-                )));
-                continue;
-            }
-        }
-        match raw.normalise(index) {
-            Ok(record) => pull.records.push(record),
-            Err(skipped) => pull.skipped.push(skipped),
-        }
+        pull.take(index, occupant(cell("occupant_type").as_deref()), &raw);
     }
     Ok(pull)
 }
@@ -261,7 +245,7 @@ mod tests {
     async fn reads_the_proposed_format_with_a_bom() {
         let text = roster(&[
             "T-000123,PROP01,A,206,Test,Resident,Test.Resident@Example.com ,+15550100101,primary,Current,2025-08-01,2026-07-31,2025-08-01,,",
-            "\"T-000124\",PROP01,A,\"2,07\",\" Quinn \",\"O'Dell, Jr.\",,,occupant,notice,08/01/2025,7/31/2026,,07/31/2026,CRED-9",
+            "\"T-000124\",PROP01,\" \",\"2,07\",\" Quinn \",\"O'Dell, Jr.\",,,occupant,notice,08/01/2025,7/31/2026,,07/31/2026,CRED-9",
         ]);
         let mut bytes = b"\xEF\xBB\xBF".to_vec();
         bytes.extend_from_slice(text.as_bytes());
@@ -271,6 +255,7 @@ mod tests {
         let a = &pull.records[0];
         assert_eq!(a.external_id, "T-000123");
         assert_eq!(a.unit.as_deref(), Some("206"));
+        assert_eq!(a.building.as_deref(), Some("A"));
         assert_eq!(a.email.as_deref(), Some("test.resident@example.com"));
         assert_eq!(a.phone.as_deref(), Some("+15550100101"));
         assert_eq!(a.status, "current");
@@ -281,10 +266,44 @@ mod tests {
         assert_eq!(b.first_name, "Quinn");
         assert_eq!(b.last_name, "O'Dell, Jr.");
         assert_eq!(b.unit.as_deref(), Some("2,07"));
+        assert_eq!(b.building, None, "a blank building is none");
         assert_eq!((b.email.clone(), b.phone.clone()), (None, None));
         assert_eq!(b.lease_start, Some(date(2025, 8, 1)));
         assert_eq!(b.lease_end, Some(date(2026, 7, 31)));
         assert_eq!(b.move_out, Some(date(2026, 7, 31)));
+    }
+
+    #[tokio::test]
+    async fn visitor_and_guest_rows_are_passes_and_bad_ones_are_skipped() {
+        let text = "external_id,first_name,last_name,unit,occupant_type,status,valid_from,valid_to,host,doors\n\
+                    R-1,Ada,Host,101,primary,current,,,,\n\
+                    G-1, Gus ,Guest,101,Guest,current,2030-03-07 10:00,2030-03-07T18:00:00-05:00,R-1,\n\
+                    G-2,Vi,,,visitor,current,2030-03-07T10:00,2030-03-08 10:00,, lobby ; garage\n\
+                    G-3,No,Window,101,visitor,current,,2030-03-08 10:00,R-1,\n\
+                    G-4,Bad,Time,101,visitor,current,tomorrow,2030-03-08 10:00,R-1,\n";
+        let pull = pull_file(text.as_bytes()).await.expect("pull");
+        assert_eq!(pull.records.len(), 1);
+        assert_eq!(pull.visitors.len(), 2, "{:?}", pull.skipped);
+        let g1 = &pull.visitors[0];
+        assert_eq!(g1.name, "Gus Guest");
+        assert_eq!(g1.host.as_deref(), Some("R-1"));
+        assert!(matches!(g1.from, super::super::fields::PassTime::Local(_)));
+        assert!(matches!(g1.to, super::super::fields::PassTime::At(_)));
+        assert!(g1.doors.is_empty());
+        assert_eq!(pull.visitors[1].doors, ["lobby", "garage"]);
+        assert_eq!(pull.skipped.len(), 2);
+        assert_eq!(pull.skipped[0].external_id.as_deref(), Some("G-3"));
+        assert_eq!(
+            pull.skipped[0].reason,
+            "valid_from: a visitor pass needs one"
+        );
+        assert!(
+            pull.skipped[1]
+                .reason
+                .starts_with("valid_from: `tomorrow` is not a time"),
+            "{}",
+            pull.skipped[1].reason
+        );
     }
 
     #[tokio::test]
@@ -354,7 +373,7 @@ mod tests {
                 (
                     4,
                     Some("T-5"),
-                    "occupant_type: \"tenant\" is not one of primary, occupant, guarantor"
+                    "occupant_type: \"tenant\" is not one of primary, occupant, resident, guarantor, visitor, guest"
                 ),
                 (5, Some("T-6"), "status: missing or empty"),
             ]

@@ -24,6 +24,9 @@
 //! | 5 Notice                                                       | `notice`    |
 //! | 6 Past                                                         | `past`      |
 //! | customer `leaseCustomerStatus` Cancelled (any lease)           | `cancelled` |
+//!
+//! Building: none. A lease names its `propertyId` (an id) but `getLeases` documents no building
+//! or property name, so records have no building.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -640,6 +643,8 @@ fn lease_customers(
                 email: text(customer, "emailAddress").map_err(skip)?,
                 phone,
                 unit,
+                // The documented shape names no building (see the module docs).
+                building: None,
                 status: Some(status),
                 lease_start: interval_date("startDate")?,
                 // A month-to-month lease's end date has passed and means nothing.
@@ -650,6 +655,8 @@ fn lease_customers(
                 },
                 move_in: text(customer, "moveInDate").map_err(skip)?,
                 move_out: None,
+                // Residents only: the documented API lists no visitors.
+                ..RawFields::default()
             }
             .normalise(i)
         })();

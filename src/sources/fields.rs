@@ -2,9 +2,11 @@
 //! [`RawFields`], and [`RawFields::normalise`] turns that into a [`SourceRecord`] or a
 //! [`SkippedRecord`] with the same rules and the same reasons everywhere.
 
-use jiff::civil::Date;
+use jiff::Timestamp;
+use jiff::civil::{Date, DateTime};
+use serde::{Deserialize, Serialize};
 
-use super::{SkippedRecord, SourceRecord};
+use super::{SkippedRecord, SourceRecord, VisitorRecord};
 
 /// The raw text of one record's fields, as read by an adapter (untrimmed; `None` when the field
 /// is absent or null).
@@ -16,11 +18,74 @@ pub struct RawFields {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub unit: Option<String>,
+    pub building: Option<String>,
     pub status: Option<String>,
     pub lease_start: Option<String>,
     pub lease_end: Option<String>,
     pub move_in: Option<String>,
     pub move_out: Option<String>,
+    /// Visitor rows only: the pass's window, its host's external id and its doors (separated
+    /// by `;` or `,`).
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+    pub host: Option<String>,
+    pub doors: Option<String>,
+}
+
+/// What an occupant-type word makes of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Occupant {
+    Resident,
+    Visitor,
+}
+
+/// Reads an occupant type: empty, `primary`, `occupant` or `resident` → a resident; `visitor` or
+/// `guest` → a visitor pass. The error (guarantors, unknown words) is the reason to skip.
+pub fn occupant(word: Option<&str>) -> Result<Occupant, String> {
+    let word = word.map(|w| w.trim().to_lowercase()).unwrap_or_default();
+    match word.as_str() {
+        "" | "primary" | "occupant" | "resident" => Ok(Occupant::Resident),
+        "visitor" | "guest" => Ok(Occupant::Visitor),
+        "guarantor" => Err("guarantor is not an occupant".to_string()),
+        other => Err(format!(
+            "occupant_type: {other:?} is not one of primary, occupant, resident, guarantor, visitor, guest"
+        )),
+    }
+}
+
+/// A pass's start or end as the source wrote it: an instant (RFC 3339) or a site-local date and
+/// time, resolved in the site's time zone by the engine (sources do not know it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PassTime {
+    At(Timestamp),
+    Local(DateTime),
+}
+
+impl PassTime {
+    /// RFC 3339 (`2026-11-22T18:00:00-05:00`) or site-local `2026-11-22 18:00` / `…T18:00`.
+    pub fn parse(text: &str) -> Result<PassTime, String> {
+        let text = text.trim();
+        if let Ok(t) = text.parse::<Timestamp>() {
+            return Ok(PassTime::At(t));
+        }
+        text.replacen(' ', "T", 1)
+            .parse::<DateTime>()
+            .map(PassTime::Local)
+            .map_err(|_| {
+                format!("`{text}` is not a time like 2026-11-22T18:00 or 2026-11-22T18:00:00-05:00")
+            })
+    }
+
+    /// The instant, reading a local time in `tz`.
+    pub fn resolve(self, tz: &jiff::tz::TimeZone) -> Result<Timestamp, String> {
+        match self {
+            PassTime::At(t) => Ok(t),
+            PassTime::Local(civil) => civil
+                .to_zoned(tz.clone())
+                .map(|z| z.timestamp())
+                .map_err(|e| format!("`{civil}`: {e}")),
+        }
+    }
 }
 
 impl RawFields {
@@ -32,8 +97,8 @@ impl RawFields {
     /// Normalises one record found at `index` of the source's listing.
     ///
     /// Rules: the external id is required (trimmed, non-empty); names are trimmed (absent → "");
-    /// the email is trimmed and lower-cased (empty → `None`); phone and unit are trimmed (empty →
-    /// `None`); the status is required, trimmed and lower-cased; dates are `YYYY-MM-DD` or
+    /// the email is trimmed and lower-cased (empty → `None`); phone, unit and building are trimmed
+    /// (empty → `None`); the status is required, trimmed and lower-cased; dates are `YYYY-MM-DD` or
     /// `MM/DD/YYYY` (empty → `None`).
     pub fn normalise(&self, index: usize) -> Result<SourceRecord, SkippedRecord> {
         let external_id = self.external_id();
@@ -59,11 +124,60 @@ impl RawFields {
             email: normalise_email(self.email.as_deref()),
             phone: non_empty(self.phone.as_deref()),
             unit: non_empty(self.unit.as_deref()),
+            building: non_empty(self.building.as_deref()),
             status: status.to_lowercase(),
             lease_start: date("lease_start", &self.lease_start)?,
             lease_end: date("lease_end", &self.lease_end)?,
             move_in: date("move_in", &self.move_in)?,
             move_out: date("move_out", &self.move_out)?,
+        })
+    }
+}
+
+impl RawFields {
+    /// Reads a visitor row found at `index`: it needs an external id, a name and a window.
+    pub fn visitor(&self, index: usize) -> Result<VisitorRecord, SkippedRecord> {
+        let external_id = self.external_id();
+        let skip = |reason: String| SkippedRecord {
+            index,
+            external_id: external_id.clone(),
+            reason,
+        };
+        let Some(id) = external_id.clone() else {
+            return Err(skip("external_id: missing or empty".to_string()));
+        };
+        let name = format!(
+            "{} {}",
+            trimmed(self.first_name.as_deref()),
+            trimmed(self.last_name.as_deref())
+        )
+        .trim()
+        .to_string();
+        if name.is_empty() {
+            return Err(skip(
+                "visitor: first_name and last_name are both empty".into(),
+            ));
+        }
+        let time = |field: &str, value: &Option<String>| match non_empty(value.as_deref()) {
+            None => Err(skip(format!("{field}: a visitor pass needs one"))),
+            Some(text) => PassTime::parse(&text).map_err(|e| skip(format!("{field}: {e}"))),
+        };
+        Ok(VisitorRecord {
+            external_id: id,
+            name,
+            unit: non_empty(self.unit.as_deref()),
+            host: non_empty(self.host.as_deref()),
+            from: time("valid_from", &self.valid_from)?,
+            to: time("valid_to", &self.valid_to)?,
+            doors: self
+                .doors
+                .as_deref()
+                .unwrap_or_default()
+                .split([';', ','])
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(str::to_string)
+                .collect(),
         })
     }
 }

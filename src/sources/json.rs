@@ -12,7 +12,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::fields::RawFields;
+use super::fields::{Occupant, RawFields, occupant};
 pub use super::http::{DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT};
 use super::http::{HttpClient, HttpSettings, defaults};
 use super::value::{kind, lookup};
@@ -179,11 +179,22 @@ pub struct FieldMap {
     pub email: String,
     pub phone: String,
     pub unit: String,
+    /// The building (or property) name; default `building`.
+    pub building: String,
     pub status: String,
     pub lease_start: String,
     pub lease_end: String,
     pub move_in: String,
     pub move_out: String,
+    /// The occupant type (`visitor` or `guest` rows are visitor passes; `guarantor` rows are
+    /// skipped). Default "" = every record is a resident.
+    pub occupant_type: String,
+    /// Visitor records only: the pass's window, its host's external id and its door names
+    /// (an array of names, or one string separated by `;` or `,`).
+    pub valid_from: String,
+    pub valid_to: String,
+    pub host: String,
+    pub doors: String,
 }
 
 impl Default for FieldMap {
@@ -195,11 +206,17 @@ impl Default for FieldMap {
             email: "email".into(),
             phone: "phone".into(),
             unit: "unit".into(),
+            building: "building".into(),
             status: "status".into(),
             lease_start: "lease_start".into(),
             lease_end: "lease_end".into(),
             move_in: "move_in".into(),
             move_out: "move_out".into(),
+            occupant_type: String::new(),
+            valid_from: "valid_from".into(),
+            valid_to: "valid_to".into(),
+            host: "host".into(),
+            doors: "doors".into(),
         }
     }
 }
@@ -523,14 +540,20 @@ impl JsonSource {
 
     fn push_records(&self, pull: &mut Pull, first_index: usize, items: &[Value]) {
         for (i, item) in items.iter().enumerate() {
-            match self.record(first_index + i, item) {
-                Ok(record) => pull.records.push(record),
+            let index = first_index + i;
+            match self.raw(index, item) {
+                Ok((kind, raw)) => pull.take(index, kind, &raw),
                 Err(skipped) => pull.skipped.push(skipped),
             }
         }
     }
 
-    fn record(&self, index: usize, item: &Value) -> Result<super::SourceRecord, SkippedRecord> {
+    /// One record's fields, and what its occupant type makes of it.
+    fn raw(
+        &self,
+        index: usize,
+        item: &Value,
+    ) -> Result<(Result<Occupant, String>, RawFields), SkippedRecord> {
         let f = &self.fields;
         // The id first, so that every later skip can name it.
         let id = read(item, "external_id", &f.external_id, Leniency::Number);
@@ -558,13 +581,31 @@ impl JsonSource {
             email: text("email", &f.email).map_err(skip)?,
             phone: text_or_number("phone", &f.phone).map_err(skip)?,
             unit: text_or_number("unit", &f.unit).map_err(skip)?,
+            building: text_or_number("building", &f.building).map_err(skip)?,
             status: text("status", &f.status).map_err(skip)?,
             lease_start: text("lease_start", &f.lease_start).map_err(skip)?,
             lease_end: text("lease_end", &f.lease_end).map_err(skip)?,
             move_in: text("move_in", &f.move_in).map_err(skip)?,
             move_out: text("move_out", &f.move_out).map_err(skip)?,
+            valid_from: text("valid_from", &f.valid_from).map_err(skip)?,
+            valid_to: text("valid_to", &f.valid_to).map_err(skip)?,
+            host: text_or_number("host", &f.host).map_err(skip)?,
+            doors: match lookup(item, &f.doors).filter(|_| !f.doors.trim().is_empty()) {
+                Some(Value::Array(names)) => Some(
+                    names
+                        .iter()
+                        .map(|n| n.as_str().map(str::to_string))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| skip("doors: expected names (strings)".to_string()))?
+                        .join(";"),
+                ),
+                _ => text("doors", &f.doors).map_err(skip)?,
+            },
         };
-        raw.normalise(index)
+        let kind = text("occupant_type", &f.occupant_type)
+            .map_err(skip)
+            .map(|word| occupant(word.as_deref()))?;
+        Ok((kind, raw))
     }
 
     fn total(
@@ -982,7 +1023,7 @@ mod tests {
                 "tenantId": 77,
                 "name": {"first": "Cy", "last": "Moss"},
                 "contact": {"emails": ["CY@EXAMPLE.COM"], "phones": [{"number": "+15550100102"}]},
-                "lease": {"unit": "3B", "status": "NOTICE", "from": "01/15/2025", "to": "2026-01-14"},
+                "lease": {"unit": "3B", "building": " North ", "status": "NOTICE", "from": "01/15/2025", "to": "2026-01-14"},
             }]}})
             .to_string(),
         ));
@@ -995,11 +1036,13 @@ mod tests {
                 email: "contact.emails.0".into(),
                 phone: "contact.phones.0.number".into(),
                 unit: "lease.unit".into(),
+                building: "lease.building".into(),
                 status: "lease.status".into(),
                 lease_start: "lease.from".into(),
                 lease_end: "lease.to".into(),
                 move_in: "".into(),
                 move_out: "lease.moveOut".into(),
+                ..FieldMap::default()
             },
             ..JsonSourceConfig::new("custom", server.url())
         };
@@ -1014,6 +1057,7 @@ mod tests {
         assert_eq!(r.email.as_deref(), Some("cy@example.com"));
         assert_eq!(r.phone.as_deref(), Some("+15550100102"));
         assert_eq!(r.unit.as_deref(), Some("3B"));
+        assert_eq!(r.building.as_deref(), Some("North"));
         assert_eq!(r.status, "notice");
         assert_eq!(r.lease_start, Some(date(2025, 1, 15)));
         assert_eq!(r.lease_end, Some(date(2026, 1, 14)));

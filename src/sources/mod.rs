@@ -27,12 +27,33 @@ pub struct SourceRecord {
     pub phone: Option<String>,
     /// Unit as given (canonicalisation is the sync engine's job).
     pub unit: Option<String>,
+    /// Building (or property) name, trimmed; `None` when the source gives none. Access groups
+    /// match it case-insensitively.
+    #[serde(default)]
+    pub building: Option<String>,
     /// The source's lease status, lower-cased (e.g. "current", "past", "future", "notice").
     pub status: String,
     pub lease_start: Option<Date>,
     pub lease_end: Option<Date>,
     pub move_in: Option<Date>,
     pub move_out: Option<Date>,
+}
+
+/// A visitor pass as the source lists it (origin `cloud`): keyed by the source and its external
+/// id. Source-owned: each successful pull overwrites it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitorRecord {
+    pub external_id: String,
+    /// The visitor's name, trimmed (first and last name joined).
+    pub name: String,
+    /// The unit visited, as given.
+    pub unit: Option<String>,
+    /// The host's external id at the same source; their doors are the pass's unless `doors`.
+    pub host: Option<String>,
+    pub from: fields::PassTime,
+    pub to: fields::PassTime,
+    /// Door names; empty = the host's doors.
+    pub doors: Vec<String>,
 }
 
 /// Default `full_reconcile`: nightly at 03:00 in the site's time zone.
@@ -98,9 +119,34 @@ pub struct SkippedRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pull {
     pub records: Vec<SourceRecord>,
+    /// Visitor passes listed alongside the residents (rows typed `visitor` or `guest`).
+    pub visitors: Vec<VisitorRecord>,
     pub skipped: Vec<SkippedRecord>,
     /// Only records changed since the requested instant: someone absent from it has not left.
     pub changes_only: bool,
+}
+
+impl Pull {
+    /// Adds the record read at `index` as a resident, a visitor pass or a skip.
+    pub fn take(
+        &mut self,
+        index: usize,
+        kind: Result<fields::Occupant, String>,
+        raw: &fields::RawFields,
+    ) {
+        let read = match kind {
+            Ok(fields::Occupant::Resident) => raw.normalise(index).map(|r| self.records.push(r)),
+            Ok(fields::Occupant::Visitor) => raw.visitor(index).map(|v| self.visitors.push(v)),
+            Err(reason) => Err(SkippedRecord {
+                index,
+                external_id: raw.external_id(),
+                reason,
+            }),
+        };
+        if let Err(skipped) = read {
+            self.skipped.push(skipped);
+        }
+    }
 }
 
 /// What a pass asks the source for.

@@ -54,6 +54,9 @@ pub struct Person {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub unit: Option<String>,
+    /// The building (or property) the source places them in; older records lack it.
+    #[serde(default)]
+    pub building: Option<String>,
     pub status: String,
     pub lease_start: Option<Date>,
     pub lease_end: Option<Date>,
@@ -130,7 +133,18 @@ pub struct VisitorPass {
     /// Door names; empty = the doors the host opens.
     pub doors: Vec<String>,
     pub origin: PassOrigin,
+    /// The source record that owns a cloud pass; `None` for passes issued here.
+    #[serde(default)]
+    pub link: Option<SourceLink>,
+    /// Doors left out because their controller does not take visitor passes
+    /// (`visitor_passes = false`): the pass is kept local to the controllers that do.
+    #[serde(default)]
+    pub kept_local: Vec<String>,
     pub cancelled_at: Option<Timestamp>,
+    /// True when the cancellation came from the source no longer listing the pass (listing it
+    /// again revives it); false when an administrator cancelled it here (it stays cancelled).
+    #[serde(default)]
+    pub removed_at_source: bool,
     pub created_at: Timestamp,
 }
 

@@ -68,6 +68,7 @@ fn person(id: &str, external_id: &str) -> Person {
         email: Some("ada@example.com".to_string()),
         phone: None,
         unit: Some("101".to_string()),
+        building: None,
         status: "current".to_string(),
         lease_start: Some(date(2025, 8, 1)),
         lease_end: None,

@@ -481,6 +481,7 @@ pub fn new_person(id: String, source: &str, r: &SourceRecord, now: Timestamp) ->
         email: None,
         phone: None,
         unit: None,
+        building: None,
         status: String::new(),
         lease_start: None,
         lease_end: None,
@@ -519,6 +520,7 @@ pub fn apply_source_fields(p: &mut Person, r: &SourceRecord) -> Vec<&'static str
     take!(email);
     take!(phone);
     take!(unit);
+    take!(building);
     take!(status);
     take!(lease_start);
     take!(lease_end);

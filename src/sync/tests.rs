@@ -28,6 +28,7 @@ fn record(ext: &str) -> SourceRecord {
         email: Some(format!("{}@example.com", ext.to_lowercase())),
         phone: Some("+15550100101".to_string()),
         unit: Some("101".to_string()),
+        building: None,
         status: "current".to_string(),
         lease_start: Some(date(2025, 8, 1)),
         lease_end: None,

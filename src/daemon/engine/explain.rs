@@ -30,10 +30,11 @@ impl Engine {
         let now = self.clock.now();
         let tz = self.config.time_zone();
         let mut facts = vec![format!(
-            "{} {} ({}), unit {}, lease status `{}`",
+            "{} {} ({}), building {}, unit {}, lease status `{}`",
             person.id,
             person.display_name(),
             person.person_type.as_str(),
+            person.building.as_deref().unwrap_or("none"),
             person.unit.as_deref().unwrap_or("none"),
             person.status
         )];
@@ -123,7 +124,12 @@ impl Engine {
                     } else if cards.is_empty() {
                         Err("they hold no card".to_string())
                     } else {
+                        let mut via = self.policy.groups_opening(&person, &d.controller, d.index);
+                        if person.grants.contains(&d.name) {
+                            via.push("a per-person grant".to_string());
+                        }
                         self.controller_state(&d.controller, &cards, bit)
+                            .map(|state| format!("{state}; via {}", via.join(" and ")))
                     }
                 }
             };

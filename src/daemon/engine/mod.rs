@@ -3,6 +3,7 @@
 //! controller workers are woken.
 
 mod bulk;
+mod cloud_passes;
 pub mod controllers;
 mod enroll;
 mod explain;

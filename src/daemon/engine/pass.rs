@@ -84,6 +84,14 @@ impl Engine {
             Ok(plan) => plan,
             Err(reason) => return self.fail(report, state, started, reason).await,
         };
+        let cloud =
+            match self.plan_cloud_passes(&runner.name, &pull, &self.after(&plan.people), started) {
+                Ok(cloud) => cloud,
+                Err(e) => {
+                    let reason = format!("cannot plan visitor passes: {e}");
+                    return self.fail(report, state, started, reason).await;
+                }
+            };
         let in_scope = pull.records.len() + pull.skipped.len();
         report.ok = true;
         report.added = plan.added;
@@ -114,6 +122,7 @@ impl Engine {
         );
         state.last_pass = Some(summary.clone());
         let mut activity = plan.activity;
+        activity.extend(cloud.activity);
         activity.push(Activity::new(
             started,
             Outcome::Processed,
@@ -122,6 +131,7 @@ impl Engine {
         ));
         let commit = Commit {
             people: plan.people,
+            passes: cloud.passes,
             activity,
             alerts: plan.alerts,
             guards: plan
@@ -146,6 +156,19 @@ impl Engine {
             tracing::warn!(error = %e, "cannot trim the activity log");
         }
         report
+    }
+
+    /// Everyone, with `changed` written over the stored people.
+    fn after(&self, changed: &[crate::store::Person]) -> Vec<crate::store::Person> {
+        let mut people: Vec<crate::store::Person> = self
+            .store
+            .people()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| !changed.iter().any(|c| c.id == p.id))
+            .collect();
+        people.extend(changed.iter().cloned());
+        people
     }
 
     fn plan(

@@ -35,6 +35,8 @@ pub struct NewPerson {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub unit: Option<String>,
+    #[serde(default)]
+    pub building: Option<String>,
     pub person_type: PersonType,
 }
 
@@ -88,17 +90,34 @@ impl Engine {
         }
     }
 
-    /// Issues the card `spec` (`w26:FC:CN`, `uid:HEX`, a plain number…) to a person.
+    /// Issues the card `spec` (`w26:FC:CN`, `uid:HEX`, a plain number…) to a person, or to a
+    /// visitor pass named by its id (`v000123`): the card then follows the pass's window.
     pub async fn add_credential(
         &self,
         person: &str,
         spec: &str,
     ) -> Result<CredentialRecord, EngineError> {
-        let person = self.resolve_person(person)?;
         let now = self.clock.now();
-        let record = self.card_for(&person.id, spec, now)?;
+        if let Some(pass) = self.store.pass(person.trim())? {
+            let host = self.host_of(&pass)?;
+            let access = self.policy.pass_access(&pass, host.as_ref(), now);
+            return self.assign_card(&pass.id, spec, access, now).await;
+        }
+        let person = self.resolve_person(person)?;
+        let access = self.policy.access(&person, now);
+        self.assign_card(&person.id, spec, access, now).await
+    }
+
+    async fn assign_card(
+        &self,
+        holder: &str,
+        spec: &str,
+        access: Access,
+        now: jiff::Timestamp,
+    ) -> Result<CredentialRecord, EngineError> {
+        let record = self.card_for(holder, spec, now)?;
         let (credential, card) = (&record.credential, record.card);
-        let reason = match self.policy.access(&person, now) {
+        let reason = match access {
             Access::Granted { .. } => format!("card {credential} ({card}) assigned"),
             Access::Denied(why) => {
                 format!("card {credential} ({card}) assigned; no door yet: {why}")
@@ -106,7 +125,7 @@ impl Engine {
         };
         let commit = Commit {
             credentials_put: vec![record.clone()],
-            activity: vec![Activity::new(now, Outcome::Added, person.id, reason)],
+            activity: vec![Activity::new(now, Outcome::Added, holder, reason)],
             ..Commit::default()
         };
         self.apply(commit, now).await?;
@@ -169,6 +188,7 @@ impl Engine {
                 .unit
                 .map(|u| self.config.policy.units.canonical(&u))
                 .filter(|u| !u.is_empty()),
+            building: crate::sources::fields::non_empty(new.building.as_deref()),
             status: "current".to_string(),
             lease_start: None,
             lease_end: None,
