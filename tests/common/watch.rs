@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use lintel_hal::sim::SimHandle;
+use lintel_hal::RegisterProfile;
+use lintel_hal::sim::SimDevice;
 
 #[derive(Debug, Default)]
 pub struct Seen {
@@ -24,7 +25,7 @@ pub struct Watch {
 }
 
 impl Watch {
-    pub fn start(door: &SimHandle) -> Watch {
+    pub fn start(door: &SimDevice) -> Watch {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let door = door.clone();
         let shared = seen.clone();
@@ -77,4 +78,29 @@ fn note(seen: &Mutex<Seen>, table: &[(u16, lintel_hal::Credential)]) {
     let gone: Vec<u64> = seen.held.difference(&now).copied().collect();
     seen.dropped.extend(gone);
     seen.held = now;
+}
+
+/// Every slot each card was ever written into, decoded from the device's write log (default
+/// register profile). A retried write lands in the same slot; a second slot is a duplicate grant.
+pub fn assert_one_slot_per_card(what: &str, device: &SimDevice) {
+    let profile = RegisterProfile::default();
+    let size = usize::from(profile.slot_registers);
+    let mut slots: BTreeMap<u64, BTreeSet<u16>> = BTreeMap::new();
+    for write in device.writes() {
+        let Some(offset) = write.start.checked_sub(profile.slots_base) else {
+            continue;
+        };
+        let first = offset / profile.slot_registers;
+        for (i, regs) in write.values.chunks_exact(size).enumerate() {
+            if let Ok(Some(c)) = profile.decode_slot(regs) {
+                let slot = first + u16::try_from(i).expect("slot");
+                slots.entry(c.card).or_default().insert(slot);
+            }
+        }
+    }
+    let twice: Vec<_> = slots.iter().filter(|(_, s)| s.len() > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "{what}: cards written to two slots {twice:?}"
+    );
 }
