@@ -419,8 +419,7 @@ async fn lease_dates_around_today_revoke_only_at_the_real_end() {
     })
     .await;
     watch.assert_clean("lease dates", &[3]);
-    let seen = watch.seen();
-    assert_eq!(seen.dropped, BTreeSet::from([1]), "only R-1 lost access");
-    drop(seen);
+    let dropped = watch.seen().dropped.clone();
+    assert_eq!(dropped, BTreeSet::from([1]), "only R-1 lost access");
     b.daemon.stop().await;
 }
