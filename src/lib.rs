@@ -10,6 +10,8 @@ pub mod credentials;
 pub mod daemon;
 pub mod demo;
 pub mod dispatch;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod sources;
 pub mod store;
 pub mod sync;

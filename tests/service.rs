@@ -4,6 +4,7 @@
 //! within its bound, and never log a secret.
 
 mod common;
+mod controllers_common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -17,6 +18,7 @@ use tokio::net::UnixDatagram;
 use tokio::process::{Child, Command};
 
 const SECRET: &str = "planted-S3CRET-6f1e2d-never-log-me";
+const BROKER_SECRET: &str = "planted-BR0KER-9c4a7b-never-log-me";
 
 /// What the daemon tells the notify socket, line by line.
 struct Notes {
@@ -259,7 +261,19 @@ async fn no_secret_is_ever_logged() {
     let door = sim(16).await;
     let config_path = dir.join("lintel.toml");
     let controllers = [("door", door.local_addr().to_string())];
-    std::fs::write(&config_path, config_with_secret(dir, &pms, &controllers)).expect("config");
+    // A lintel-mqtt controller on the test broker, logging in with a password from a file.
+    let broker_secret = dir.join("mqtt.secret");
+    std::fs::write(&broker_secret, format!("{BROKER_SECRET}\n")).expect("secret");
+    let mqtt = format!(
+        "{}username = \"gw\"\npassword = {{ file = {:?} }}\n\n[[controller]]\nname = \"garage\"\n\
+         kind = \"lintel-mqtt\"\nbroker = \"local\"\ntopic = \"lintel/secret-{}\"\n\n\
+         [[door]]\nname = \"garage-door\"\ncontroller = \"garage\"\nindex = 0\n",
+        controllers_common::broker_toml("local"),
+        broker_secret.display().to_string(),
+        std::process::id()
+    );
+    let text = config_with_secret(dir, &pms, &controllers) + &mqtt;
+    std::fs::write(&config_path, text).expect("config");
     let (mut notes, notify) = Notes::bind(dir);
     let mut child = spawn(dir, &config_path, &notify, "trace");
     notes.until("READY=1", |l| l == "READY=1").await;
@@ -292,7 +306,9 @@ async fn no_secret_is_ever_logged() {
         &["status", "--json"][..],
         &["status"],
         &["activity", "--limit", "100"],
+        &["activity", "--json", "--limit", "100"],
         &["people", "list"],
+        &["doctor", "--config", config_path.to_str().expect("utf-8")],
     ] {
         let mut all = args.to_vec();
         all.extend(["--socket", sock]);
@@ -320,6 +336,10 @@ async fn no_secret_is_ever_logged() {
         ("the notify messages", &notes.seen.join("\n")),
         ("the control answers", answers.as_str()),
     ] {
-        assert!(!text.contains(SECRET), "{what} leak the secret");
+        assert!(!text.contains(SECRET), "{what} leak the PMS secret");
+        assert!(
+            !text.contains(BROKER_SECRET),
+            "{what} leak the broker password"
+        );
     }
 }

@@ -16,62 +16,15 @@ use serde_json::json;
 type FaultCase = (&'static str, Vec<(usize, Fault)>, &'static str);
 
 fn config(dir: &Path, base_url: &str, door: &str, incremental_every: &str) -> lintel::Config {
-    let secret = dir.join("buildium.secret");
-    std::fs::write(&secret, format!("{}\n", buildium::CLIENT_SECRET)).expect("secret");
-    let text = format!(
-        r#"
-[site]
-name = "Test Court"
-timezone = "America/New_York"
-
-[store]
-path = "{store}"
-
-[control]
-socket = "{socket}"
-
-[sync]
-interval = "1h"
-
-[dispatch]
-retry_min = "10ms"
-retry_max = "50ms"
-probe_every = "1h"
-
-[[source]]
-name = "buildium"
-kind = "buildium"
-base_url = "{base_url}"
-client_id = "{client_id}"
-secret = {{ file = "{secret}" }}
-page_size = 7
-timeout = "500ms"
-retries = 1
-retry_min = "1ms"
-retry_max = "20ms"
-incremental_every = "{incremental_every}"
-
-[[controller]]
-name = "door"
-kind = "modbus-tcp"
-address = "{door}"
-timeout = "2s"
-
-[[door]]
-name = "front"
-controller = "door"
-index = 0
-
-[[group]]
-name = "residents"
-doors = ["front"]
-"#,
-        store = dir.join("store").display(),
-        socket = dir.join("control.sock").display(),
-        client_id = buildium::CLIENT_ID,
-        secret = secret.display(),
-    );
-    lintel::Config::parse(&text, "test").expect("valid config")
+    buildium_config(
+        dir,
+        base_url,
+        door,
+        &format!(
+            "page_size = 7\ntimeout = \"500ms\"\nretries = 1\nretry_min = \"1ms\"\n\
+             retry_max = \"20ms\"\nincremental_every = \"{incremental_every}\""
+        ),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

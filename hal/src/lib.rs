@@ -10,6 +10,8 @@
 pub mod drift;
 pub mod error;
 mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod modbus;
 pub mod mqtt;
 pub mod profile;

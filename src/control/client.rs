@@ -19,9 +19,19 @@ pub enum ClientError {
 
 /// Sends one request and returns the `ok` payload.
 pub async fn request(socket: &Path, req: &Request) -> Result<serde_json::Value, ClientError> {
-    let unreachable = |e: std::io::Error| ClientError::Unreachable {
-        path: socket.display().to_string(),
-        reason: e.to_string(),
+    let unreachable = |e: std::io::Error| {
+        // The file mode said no: the daemon runs, this user may not talk to it.
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            return ClientError::Refused(format!(
+                "permission denied on the control socket {}: run as root or the lintel \
+                 service user, or join its read group",
+                socket.display()
+            ));
+        }
+        ClientError::Unreachable {
+            path: socket.display().to_string(),
+            reason: e.to_string(),
+        }
     };
     let mut stream = UnixStream::connect(socket).await.map_err(unreachable)?;
     let mut line = serde_json::to_vec(req).map_err(|e| ClientError::BadReply(e.to_string()))?;

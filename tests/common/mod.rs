@@ -16,6 +16,8 @@ use lintel_hal::sim::{SimConfig, SimController, SimHandle};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+pub mod watch;
+
 /// The bound on every wait: a failure after this long, never a synchronisation device.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -340,4 +342,61 @@ pub async fn start_lintel(dir: &Path, config: &Path) -> tokio::process::Child {
     .await;
     assert!(ready.is_ok(), "lintel did not become ready");
     child
+}
+
+/// A building on the Buildium fixture at `base_url` (secret from a file) with one Modbus door;
+/// `settings` are extra lines of the `[[source]]` table (timeouts, retries, paging).
+pub fn buildium_config(dir: &Path, base_url: &str, door: &str, settings: &str) -> Config {
+    use lintel::sources::fixtures::buildium;
+    let secret = dir.join("buildium.secret");
+    std::fs::write(&secret, format!("{}\n", buildium::CLIENT_SECRET)).expect("secret");
+    let text = format!(
+        r#"
+[site]
+name = "Test Court"
+timezone = "America/New_York"
+
+[store]
+path = "{store}"
+
+[control]
+socket = "{socket}"
+
+[sync]
+interval = "1h"
+
+[dispatch]
+retry_min = "10ms"
+retry_max = "50ms"
+probe_every = "1h"
+
+[[source]]
+name = "buildium"
+kind = "buildium"
+base_url = "{base_url}"
+client_id = "{client_id}"
+secret = {{ file = "{secret}" }}
+{settings}
+
+[[controller]]
+name = "door"
+kind = "modbus-tcp"
+address = "{door}"
+timeout = "2s"
+
+[[door]]
+name = "front"
+controller = "door"
+index = 0
+
+[[group]]
+name = "residents"
+doors = ["front"]
+"#,
+        store = dir.join("store").display(),
+        socket = dir.join("control.sock").display(),
+        client_id = buildium::CLIENT_ID,
+        secret = secret.display(),
+    );
+    Config::parse(&text, "test").expect("valid config")
 }

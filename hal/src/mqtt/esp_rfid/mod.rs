@@ -19,9 +19,9 @@ use tokio::{
     time::Instant,
 };
 
-pub(crate) use message::list_entry;
+use message::is_legacy;
 pub use message::{MAX_ADDUSER, MAX_PAYLOAD, NO_END, UidFormat};
-use message::{Message, classify, is_legacy};
+pub(crate) use message::{Message, classify, list_entry};
 
 use super::{broker::BrokerSettings, link::Link};
 use crate::{

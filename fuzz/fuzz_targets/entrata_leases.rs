@@ -1,0 +1,4 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|body: &[u8]| {
+    let _ = lintel::fuzzing::entrata_leases(body);
+});

@@ -1,0 +1,425 @@
+//! PMS faults at daemon level (docs/RELIABILITY.md): a 429 storm, a slow-drip body, unicode
+//! names end to end, and clock skew between the PMS and the gateway. Each runs the real daemon
+//! against a fixture PMS and a simulated Modbus controller, and a watcher on the controller's
+//! change feed proves nobody lost access they should keep.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::watch::Watch;
+use common::*;
+use jiff::civil::date;
+use jiff::{SignedDuration, Timestamp};
+use lintel::clock::ManualClock;
+use lintel::control::Request;
+use lintel::sources::fixtures::Fault;
+use lintel::sources::fixtures::buildium::{self, BuildiumServer};
+use serde_json::{Value, json};
+
+/// Tenants 1001–1005 and 1011 have access in `buildium::tenants(20)`: cards 900–905.
+const IDS: [&str; 6] = ["1001", "1002", "1003", "1004", "1005", "1011"];
+
+struct Site {
+    dir: tempfile::TempDir,
+    server: BuildiumServer,
+    door: lintel_hal::sim::SimHandle,
+    daemon: lintel::Daemon,
+    cards: Vec<u64>,
+}
+
+/// The Buildium fixture with 20 tenants, six of them holding cards at the door.
+async fn site(settings: &str, clock: Arc<dyn lintel::clock::Clock>) -> Site {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = BuildiumServer::start(buildium::tenants(20)).expect("fixture");
+    let door = sim(64).await;
+    let config = buildium_config(
+        dir.path(),
+        &server.base_url(),
+        &door.local_addr().to_string(),
+        settings,
+    );
+    let daemon = lintel::Daemon::start_with_clock(config, clock)
+        .await
+        .expect("daemon starts");
+    let passes = sync_now(dir.path()).await;
+    assert_eq!(passes[0]["ok"], true, "{passes}");
+    let cards: Vec<u64> = (900..900 + IDS.len() as u64).collect();
+    for (id, card) in IDS.iter().zip(&cards) {
+        add_card(dir.path(), id, *card).await;
+    }
+    wait_for_cards(&door, &cards).await;
+    drained(&daemon.engine().store, "door").await;
+    Site {
+        dir,
+        server,
+        door,
+        daemon,
+        cards,
+    }
+}
+
+impl Site {
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    async fn last_error(&self) -> Value {
+        let status = call(self.path(), Request::Status).await;
+        status["sources"][0]["last_error"].clone()
+    }
+
+    /// Moves tenant `id` out at the PMS, stamping the lease with `stamped`.
+    fn move_out(&self, id: i64, stamped: Timestamp) {
+        let at = stamped.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        assert!(self.server.update(id, |t| {
+            let lease = &mut t["Leases"][0];
+            lease["LeaseStatus"] = json!("Past");
+            lease["Tenants"][0]["Status"] = json!("MovedOut");
+            lease["LastUpdatedDateTime"] = json!(at);
+        }));
+    }
+
+    fn nobody_removed(&self, what: &str) {
+        let people = self.daemon.engine().store.people().expect("people");
+        assert!(people.iter().all(|p| p.at_source), "{what}: nobody removed");
+    }
+}
+
+/// Many consecutive 429s with `Retry-After: 1`: every attempt waits the asked second (the
+/// request log's arrival times show it), each pass gives up after its retry budget with the
+/// reason in status, nobody is revoked; when the PMS recovers mid-pass, the pass succeeds and a
+/// real move-out then goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_storm_is_waited_out_and_revokes_nobody() {
+    let s = site(
+        "page_size = 50\ntimeout = \"2s\"\nretries = 3\nretry_min = \"1ms\"\nretry_max = \"5s\"",
+        Arc::new(lintel::clock::SystemClock),
+    )
+    .await;
+    let watch = Watch::start(&s.door);
+    let common = s.server.common();
+    common.reset();
+    common.fault_always(Some(Fault::RateLimited {
+        retry_after: Some("1".into()),
+    }));
+    for pass in 0..2 {
+        let passes = sync_now(s.path()).await;
+        assert_eq!(passes[0]["ok"], false, "storm pass {pass}: {passes}");
+        let error = passes[0]["error"].as_str().unwrap_or_default();
+        assert!(error.contains("429"), "storm pass {pass}: {error}");
+        let shown = s.last_error().await;
+        assert!(
+            shown.as_str().is_some_and(|e| e.contains("429")),
+            "status shows the reason: {shown}"
+        );
+    }
+    let log = common.log();
+    assert_eq!(
+        log.len(),
+        2 * 4,
+        "1 + 3 retries per pass, no more: {log:#?}"
+    );
+    for pass in log.chunks(4) {
+        for pair in pass.windows(2) {
+            let gap = pair[1].at.duration_since(pair[0].at);
+            assert!(
+                gap >= Duration::from_millis(990),
+                "Retry-After honoured: retried after {gap:?}"
+            );
+        }
+    }
+    drained(&s.daemon.engine().store, "door").await;
+    assert_eq!(held(&s.door).keys().copied().collect::<Vec<_>>(), s.cards);
+    s.nobody_removed("storm");
+
+    // The PMS recovers during a pass: two more 429s, then answers.
+    common.reset();
+    common.fault_on(
+        1,
+        Fault::RateLimited {
+            retry_after: Some("1".into()),
+        },
+    );
+    common.fault_on(
+        2,
+        Fault::RateLimited {
+            retry_after: Some("1".into()),
+        },
+    );
+    let passes = sync_now(s.path()).await;
+    assert_eq!(passes[0]["ok"], true, "recovered: {passes}");
+    assert_eq!(s.last_error().await, Value::Null);
+    watch.assert_clean("429 storm", &s.cards);
+
+    s.move_out(1002, Timestamp::now());
+    let passes = sync_now(s.path()).await;
+    assert_eq!(passes[0]["disabled"], 1, "{passes}");
+    let rest: Vec<u64> = s.cards.iter().copied().filter(|c| *c != 901).collect();
+    wait_for_cards(&s.door, &rest).await;
+    s.daemon.stop().await;
+}
+
+/// The PMS sends headers at once and then the body one byte every 20 ms: the pull hits the
+/// source's 500 ms timeout (which covers the body), the pass fails saying so, and the move-out
+/// sitting in the undelivered body changes nothing until a pull completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_drip_body_times_out_and_changes_nothing() {
+    let s = site(
+        "page_size = 50\ntimeout = \"500ms\"\nretries = 1\nretry_min = \"1ms\"\nretry_max = \"20ms\"",
+        Arc::new(lintel::clock::SystemClock),
+    )
+    .await;
+    let watch = Watch::start(&s.door);
+    s.move_out(1002, Timestamp::now());
+    s.server
+        .common()
+        .fault_always(Some(Fault::Drip(Duration::from_millis(20))));
+    let passes = sync_now(s.path()).await;
+    assert_eq!(passes[0]["ok"], false, "{passes}");
+    let error = passes[0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("timed out after 500ms"), "{error}");
+    let shown = s.last_error().await;
+    assert!(
+        shown.as_str().is_some_and(|e| e.contains("timed out")),
+        "{shown}"
+    );
+    drained(&s.daemon.engine().store, "door").await;
+    assert_eq!(held(&s.door).keys().copied().collect::<Vec<_>>(), s.cards);
+    let person = s
+        .daemon
+        .engine()
+        .store
+        .person_by_external("buildium", "1002")
+        .expect("store")
+        .expect("kept");
+    assert_ne!(person.status, "past", "nothing from the cut body applied");
+    s.nobody_removed("drip");
+    watch.assert_clean("slow drip", &s.cards);
+
+    s.server.common().fault_always(None);
+    let passes = sync_now(s.path()).await;
+    assert_eq!(passes[0]["ok"], true, "{passes}");
+    let rest: Vec<u64> = s.cards.iter().copied().filter(|c| *c != 901).collect();
+    wait_for_cards(&s.door, &rest).await;
+    s.daemon.stop().await;
+}
+
+/// Names in several scripts come back byte for byte from the store, `people list --json`,
+/// `status` and the activity log; nothing is replaced by U+FFFD or escaped twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unicode_names_round_trip_unmangled() {
+    let names = [
+        ("U-1", "Zoë", "Ñúñez-Çelik"),
+        ("U-2", "小龍", "李"),
+        ("U-3", "Ana 🙂", "👨‍👩‍👧 Family"),
+        ("U-4", "مريم", "العربية"),
+        ("U-5", "Jose\u{301}", "Ha\u{308}user"),
+        ("U-6", "Ἀλέξανδρος", "Йылдыз"),
+    ];
+    let listing: Vec<Value> = names
+        .iter()
+        .map(|(id, first, last)| {
+            let mut r = resident(id, "current");
+            r["first_name"] = json!(first);
+            r["last_name"] = json!(last);
+            r
+        })
+        .collect();
+    let b = Building::start(listing, 16).await;
+    let watch = Watch::start(&b.door);
+    let cards: Vec<(&str, u64)> = names
+        .iter()
+        .zip(1..)
+        .map(|((id, _, _), card)| (*id, card))
+        .collect();
+    b.issue(&cards).await;
+
+    let (code, people) = b.cli(&["people", "list", "--json"]).await;
+    assert_eq!(code, Some(0), "{people}");
+    let people: Value = serde_json::from_str(&people).expect("people list --json is JSON");
+    let (_, status) = b.cli(&["status"]).await;
+    let (_, status_json) = b.cli(&["status", "--json"]).await;
+    serde_json::from_str::<Value>(&status_json).expect("status --json is JSON");
+    let (_, activity) = b.cli(&["activity", "--json", "--limit", "100"]).await;
+    let activity: Value = serde_json::from_str(&activity).expect("activity --json is JSON");
+    let people_text = people.to_string();
+    let activity_text = activity.to_string();
+    for (id, first, last) in names {
+        let stored = b
+            .store()
+            .person_by_external("pms", id)
+            .expect("store")
+            .expect("stored");
+        let shown = serde_json::to_string(&stored).expect("person");
+        assert!(
+            shown.contains(first) && shown.contains(last),
+            "store keeps {first} {last}: {shown}"
+        );
+        assert!(
+            people_text.contains(first) && people_text.contains(last),
+            "people list shows {first} {last}"
+        );
+        assert!(
+            activity_text.contains(first) || activity_text.contains(last),
+            "activity names {first} {last}: {activity_text}"
+        );
+    }
+    for (what, text) in [
+        ("people", people_text.as_str()),
+        ("status", status.as_str()),
+        ("status --json", status_json.as_str()),
+        ("activity", activity_text.as_str()),
+    ] {
+        assert!(
+            !text.contains('\u{FFFD}'),
+            "{what} has a replacement character"
+        );
+        assert!(!text.contains("\\\\u"), "{what} escapes twice");
+    }
+    let all: Vec<u64> = (1..=names.len() as u64).collect();
+    watch.assert_clean("unicode", &all);
+    b.daemon.stop().await;
+}
+
+/// The PMS's clock disagrees with the gateway's. Incremental pulls ask from the last success
+/// minus a 5-minute overlap in gateway time: a PMS running ahead (6 h) or a little behind
+/// (4 min) has its changes picked up by the next incremental poll. A PMS running further behind
+/// than the overlap (1 h) stamps a change before the window the next poll asks for, so only the
+/// next full pull sees it (documented limit; sync-now and the nightly reconcile are full).
+/// Nobody is revoked who should not be, at any point.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pms_clock_skew_in_incremental_pulls() {
+    let gateway = date(2030, 6, 12)
+        .at(12, 0, 0, 0)
+        .in_tz("America/New_York")
+        .expect("tz")
+        .timestamp();
+    let clock = Arc::new(ManualClock::new(gateway));
+    let s = site(
+        "page_size = 50\ntimeout = \"2s\"\nretries = 1\nretry_min = \"1ms\"\n\
+         retry_max = \"20ms\"\nincremental_every = \"20ms\"",
+        clock.clone(),
+    )
+    .await;
+    let watch = Watch::start(&s.door);
+    let incremental = |since: &str| {
+        let since = since.to_string();
+        move |log: &[lintel::sources::fixtures::Logged]| {
+            log.iter()
+                .filter(|r| r.param("lastupdatedfrom").as_deref() == Some(since.as_str()))
+                .count()
+        }
+    };
+    let since = (gateway - SignedDuration::from_mins(5))
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let polls = incremental(&since);
+    eventually("an incremental poll from the gateway's clock", || async {
+        polls(&s.server.common().log()) > 0
+    })
+    .await;
+
+    let mut expected: BTreeSet<u64> = s.cards.iter().copied().collect();
+    for (id, card, skew) in [
+        (1002, 901, SignedDuration::from_hours(6)),
+        (1003, 902, -SignedDuration::from_mins(4)),
+    ] {
+        s.move_out(id, gateway + skew);
+        expected.remove(&card);
+        let want: Vec<u64> = expected.iter().copied().collect();
+        wait_for_cards(&s.door, &want).await;
+    }
+
+    // An hour behind: three more incremental polls do not see it …
+    s.move_out(1004, gateway - SignedDuration::from_hours(1));
+    let seen = polls(&s.server.common().log());
+    eventually("three more incremental polls", || async {
+        polls(&s.server.common().log()) >= seen + 3
+    })
+    .await;
+    drained(&s.daemon.engine().store, "door").await;
+    assert!(
+        held(&s.door).contains_key(&903),
+        "missed by changes-only pulls"
+    );
+    // … the next full pull does.
+    let passes = sync_now(s.path()).await;
+    assert_eq!(passes[0]["ok"], true, "{passes}");
+    expected.remove(&903);
+    let want: Vec<u64> = expected.iter().copied().collect();
+    wait_for_cards(&s.door, &want).await;
+    let kept: Vec<u64> = want.clone();
+    watch.assert_clean("clock skew", &kept);
+    s.daemon.stop().await;
+}
+
+/// Lease dates on either side of "today" with the gateway clock near the boundary: a lease
+/// ending today keeps its card to the end time to the second; a move-in tomorrow opens nothing
+/// before its start time. Only the real end revokes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_dates_around_today_revoke_only_at_the_real_end() {
+    let tz = "America/New_York";
+    let at = |d: i8, h: i8, m: i8, s: i8| {
+        date(2030, 6, d)
+            .at(h, m, s, 0)
+            .in_tz(tz)
+            .expect("tz")
+            .timestamp()
+    };
+    let clock = Arc::new(ManualClock::new(at(15, 15, 30, 0)));
+    let mut ending = resident("R-1", "current");
+    ending["lease_end"] = json!("2030-06-15");
+    let mut starting = resident("R-2", "current");
+    starting["lease_start"] = json!("2030-06-16");
+    starting["move_in"] = json!("2030-06-16");
+    let b = Building::start_with_clock(
+        vec![ending, starting, resident("R-3", "current")],
+        16,
+        clock.clone(),
+    )
+    .await;
+    let watch = Watch::start(&b.door);
+    for (person, card) in [("R-1", 1), ("R-2", 2), ("R-3", 3)] {
+        add_card(b.path(), person, card).await;
+    }
+    wait_for(&b.door, "R-1's and R-3's cards", |t| {
+        t.contains_key(&1) && t.contains_key(&3)
+    })
+    .await;
+    drained(b.store(), "door").await;
+    let end = held(&b.door)[&1]
+        .valid_until
+        .expect("a lease end is a window end");
+    let window = b.daemon.engine().next_change().expect("a window ahead");
+    assert!(window <= Timestamp::from_second(end.into()).expect("ts"));
+    // R-2 may be written ahead with its start, never opening early.
+    if let Some(c) = held(&b.door).get(&2) {
+        assert!(i64::from(c.valid_from) >= at(16, 0, 0, 0).as_second());
+    }
+
+    // A second before the end, with passes in between: R-1 keeps the card.
+    let end = Timestamp::from_second(end.into()).expect("ts");
+    clock.set(end - SignedDuration::from_secs(1));
+    let passes = sync_now(b.path()).await;
+    assert_eq!(passes[0]["ok"], true, "{passes}");
+    drained(b.store(), "door").await;
+    assert!(held(&b.door).contains_key(&1), "not revoked a second early");
+
+    clock.set(end);
+    wait_for(&b.door, "R-1's revocation", |t| !t.contains_key(&1)).await;
+    clock.set(at(16, 12, 0, 0));
+    let passes = sync_now(b.path()).await;
+    assert_eq!(passes[0]["ok"], true, "{passes}");
+    wait_for(&b.door, "R-2's card after the move-in", |t| {
+        t.contains_key(&2) && t.contains_key(&3)
+    })
+    .await;
+    watch.assert_clean("lease dates", &[3]);
+    let dropped = watch.seen().dropped.clone();
+    assert_eq!(dropped, BTreeSet::from([1]), "only R-1 lost access");
+    b.daemon.stop().await;
+}
