@@ -143,6 +143,16 @@ async fn rs485_mode_the_port_lacks_shows_in_status_naming_port_and_setting() {
             .is_some_and(|e| e.starts_with("config: ") && e.contains(&wanted))
     })
     .await;
+    // A port that cannot be set up leaves the controller unusable: not online, and health
+    // names it.
+    let status = call(dir.path(), lintel::control::Request::Status).await;
+    assert_eq!(status["controllers"][0]["online"], false, "{status}");
+    assert_eq!(status["healthy"], false, "{status}");
+    let summary = status["summary"].as_str().expect("summary");
+    assert!(
+        summary.starts_with("DEGRADED: controller door: config: ") && summary.contains(&wanted),
+        "{summary}"
+    );
     // Nothing reached the line, and the grant is still queued rather than lost.
     assert_eq!(bus.stats().borrow().requests, 0);
     assert_eq!(daemon.engine().store.outbox_len("door"), 1);

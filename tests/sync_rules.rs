@@ -103,8 +103,9 @@ async fn dry_run_changes_nothing_and_shows_the_first_rows() {
         out.contains("pms: would be — 1 added, 0 updated, 1 disabled"),
         "{out}"
     );
+    // Someone new has no id until applied: named by the record.
     assert!(
-        out.contains("disabled p") && out.contains("added p"),
+        out.contains("disabled p") && out.contains("added pms:R-9 (new): new at `pms` as R-9"),
         "{out}"
     );
     assert_eq!(b.store().people().expect("people").len(), 3);
@@ -147,6 +148,15 @@ async fn a_partial_match_waits_for_review_then_links() {
     assert_eq!(local.unit.as_deref(), Some("101"));
     b.issue(&[(local.id.as_str(), 777)]).await;
     b.pms.push(resident("R-7", "current"));
+    // A dry run says an alert would be raised, and raises none.
+    let (code, out) = b.cli(&["sync-now", "--dry-run"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("flagged R-7: R-7 resembles")
+            && out.contains("(an alert is raised when applied)"),
+        "{out}"
+    );
+    assert!(b.store().alerts().expect("alerts").is_empty());
     let passes = sync_now(b.path()).await;
     assert_eq!(passes[0]["flagged"], 1, "{passes}");
     let status = call(b.path(), Request::Status).await;

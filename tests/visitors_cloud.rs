@@ -265,3 +265,65 @@ async fn a_door_on_a_controller_without_visitors_is_refused_unless_kept_local() 
     assert_eq!(code, Some(0), "{out}");
     s.daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_lists_pass_decisions_and_changes_nothing() {
+    let mut listing = residents(1);
+    listing.push(guest("G-1", "2030-03-07 10:00", "2030-03-07 18:00"));
+    let s = Site::start(listing).await;
+    let store = &s.daemon.engine().store;
+    let before = s.cloud_passes().await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    let g1 = before[0]["id"].as_str().expect("id").to_string();
+
+    // The source drops G-1 and lists a new G-2.
+    assert!(s.pms.remove("G-1"));
+    s.pms
+        .push(guest("G-2", "2030-03-08 10:00", "2030-03-08 18:00"));
+    drained(store, "door").await;
+    drained(store, "gate").await;
+    let activity = store.activity(usize::MAX).expect("activity").len();
+    let id_before = store.next_id().expect("id");
+
+    let (code, out) = s.cli(&["sync-now", "--dry-run"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("added pms:G-2 (new): visitor pass for Gus Guest G-2 from `pms`"),
+        "the new pass, named by its record: {out}"
+    );
+    assert!(
+        out.contains("kept local: door `gate-door` on controller `gate`"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "disabled {g1}: visitor pass for Gus Guest G-1 no longer listed"
+        )),
+        "the cancellation: {out}"
+    );
+
+    // Nothing stored, no id used up.
+    assert_eq!(store.next_id().expect("id"), id_before + 1);
+    assert_eq!(s.cloud_passes().await, before);
+    assert_eq!(
+        store.activity(usize::MAX).expect("activity").len(),
+        activity
+    );
+    assert!(store.outbox("door").expect("outbox").is_empty());
+
+    // Applied for real, the same decisions are made.
+    sync_now(s.dir.path()).await;
+    let after = s.cloud_passes().await;
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(
+        after
+            .iter()
+            .any(|p| p["id"] == g1.as_str() && p["removed_at_source"] == true)
+    );
+    assert!(
+        after
+            .iter()
+            .any(|p| p["link"]["external_id"] == "G-2" && p["cancelled_at"].is_null())
+    );
+    s.daemon.stop().await;
+}

@@ -51,6 +51,8 @@ impl fmt::Display for ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    /// Concerns the controller as a whole, not one request: see [`Error::whole_device`].
+    whole_device: bool,
 }
 
 impl Error {
@@ -58,6 +60,23 @@ impl Error {
         Error {
             kind,
             message: message.into(),
+            whole_device: false,
+        }
+    }
+
+    /// Marks a failure that concerns the controller as a whole rather than one request: its
+    /// transport could not be set up as configured (say, an RS-485 mode its port lacks), or it
+    /// runs firmware this driver cannot drive. Nothing reaches it until that changes.
+    pub fn whole_device(mut self) -> Self {
+        self.whole_device = true;
+        self
+    }
+
+    /// The same error, its message prefixed with what was being done.
+    pub fn context(&self, what: &str) -> Self {
+        Error {
+            message: format!("{what}: {}", self.message),
+            ..self.clone()
         }
     }
 
@@ -67,6 +86,12 @@ impl Error {
 
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// Whether the controller cannot be used at all now (it does not answer, or cannot be set up
+    /// as configured), as opposed to failing or refusing one request while it is reachable.
+    pub fn is_offline(&self) -> bool {
+        self.whole_device || matches!(self.kind, ErrorKind::Unreachable | ErrorKind::Timeout)
     }
 }
 

@@ -247,7 +247,8 @@ impl Worker {
     async fn fail(&mut self, run: &mut Run, error: Error, shutdown: &CancellationToken) -> bool {
         let message = error.to_string();
         tracing::warn!(controller = %self.name, kind = %error.kind(), error = %message, "controller failed");
-        let lost = matches!(error.kind(), ErrorKind::Unreachable | ErrorKind::Timeout);
+        // A refused or failed request leaves a reachable controller online.
+        let lost = error.is_offline();
         {
             let mut status = lock(&self.status);
             status.online = Some(!lost);
@@ -327,10 +328,7 @@ impl Worker {
                 status.last_error = None;
             }
             Err(e) => {
-                status.online = Some(!matches!(
-                    e.kind(),
-                    ErrorKind::Unreachable | ErrorKind::Timeout
-                ));
+                status.online = Some(!e.is_offline());
                 status.last_error = Some(e.to_string());
             }
         }

@@ -93,9 +93,7 @@ impl<C: Connector> ModbusDriver<C> {
                 let connected = tokio::time::timeout(timeout, self.connector.connect()).await;
                 let context = match connected {
                     Ok(Ok(context)) => context,
-                    Ok(Err(e)) => {
-                        return Err(Error::new(e.kind(), format!("{what}: {}", e.message())));
-                    }
+                    Ok(Err(e)) => return Err(e.context(&what)),
                     Err(_) => {
                         return Err(errors::timeout(timeout, &format!("{what} (connecting)")));
                     }

@@ -36,17 +36,30 @@ pub(crate) fn exception(code: ExceptionCode, what: &str) -> Error {
 pub(crate) fn io(err: &io::Error, what: &str) -> Error {
     // Our own error passed through an I/O layer (opening a port) keeps its kind.
     if let Some(inner) = err.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
-        return Error::new(inner.kind(), format!("{what}: {}", inner.message()));
+        return inner.context(what);
     }
-    let kind = match err.kind() {
+    Error::new(io_kind(err), format!("{what}: {err}"))
+}
+
+fn io_kind(err: &io::Error) -> ErrorKind {
+    match err.kind() {
         io::ErrorKind::TimedOut => ErrorKind::Timeout,
         // The codec reports undecodable frames as invalid data.
         io::ErrorKind::InvalidData => ErrorKind::Protocol,
         // Refused, reset, aborted, EOF, broken pipe and whatever else the socket says: the
         // link is gone, reconnecting is the remedy.
         _ => ErrorKind::Unreachable,
+    }
+}
+
+/// A failure to set up a transport (open and configure a port), as our own error marked as
+/// concerning the whole device, still an I/O error for the layers it passes through.
+pub(crate) fn setup(err: io::Error) -> io::Error {
+    let error = match err.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
+        Some(inner) => inner.clone(),
+        None => Error::new(io_kind(&err), err.to_string()),
     };
-    Error::new(kind, format!("{what}: {err}"))
+    io::Error::other(error.whole_device())
 }
 
 pub(crate) fn modbus(err: &tokio_modbus::Error, what: &str) -> Error {
@@ -129,5 +142,28 @@ mod tests {
         let mapped = io(&ours, "opening");
         assert_eq!(mapped.kind(), ErrorKind::Config);
         assert_eq!(mapped.message(), "opening: bad setting");
+    }
+
+    #[test]
+    fn only_link_and_setup_failures_mean_offline() {
+        // A reachable device refusing one request stays online, whatever the kind.
+        for code in [0x01, 0x02, 0x03, 0x04] {
+            let refused = exception(ExceptionCode::new(code), "writing");
+            assert!(!refused.is_offline(), "{refused}");
+        }
+        let gone = io(&io::Error::from(io::ErrorKind::BrokenPipe), "writing");
+        assert!(gone.is_offline());
+        assert!(timeout(Duration::from_millis(5), "reading").is_offline());
+
+        // A port that cannot be set up: offline, keeping its kind and message through the
+        // I/O layers it crosses.
+        let lacks = io::Error::other(Error::new(ErrorKind::Config, "/dev/x: no RS-485 mode"));
+        let mapped = modbus(&tokio_modbus::Error::Transport(setup(lacks)), "reading");
+        assert_eq!(mapped.kind(), ErrorKind::Config);
+        assert_eq!(mapped.message(), "reading: /dev/x: no RS-485 mode");
+        assert!(mapped.is_offline());
+        let missing = setup(io::Error::from(io::ErrorKind::NotFound));
+        assert!(io(&missing, "opening").is_offline());
+        assert_eq!(io(&missing, "opening").kind(), ErrorKind::Unreachable);
     }
 }

@@ -18,7 +18,7 @@ use tokio_modbus::{
 };
 use tokio_serial::{ClearBuffer, SerialPort as _, SerialStream};
 
-use super::{ModbusDriver, driver::Connector, serial::SerialSettings};
+use super::{ModbusDriver, driver::Connector, errors, serial::SerialSettings};
 use crate::{Error, ErrorKind, RegisterProfile};
 
 /// The credential-table driver over Modbus RTU.
@@ -173,7 +173,7 @@ impl RtuBus {
             tokio::time::sleep_until(quiet_since + settings.inter_frame_delay()).await;
         }
         if line.context.is_none() {
-            line.context = Some(self.open()?);
+            line.context = Some(self.open().map_err(errors::setup)?);
         }
         let Some(context) = line.context.as_mut() else {
             return Err(io::Error::from(io::ErrorKind::NotConnected).into());

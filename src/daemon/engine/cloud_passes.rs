@@ -20,13 +20,14 @@ pub struct CloudPlan {
 
 impl Engine {
     /// Plans the passes `pull` lists for `source`. `people` are everyone after this pass's own
-    /// changes, so a host added by the same pull is found.
+    /// changes, so a host added by the same pull is found; `ids` numbers new passes.
     pub(super) fn plan_cloud_passes(
         &self,
         source: &str,
         pull: &Pull,
         people: &[Person],
         now: Timestamp,
+        ids: &mut dyn FnMut() -> u64,
     ) -> Result<CloudPlan, EngineError> {
         let mut plan = CloudPlan::default();
         let existing: HashMap<String, VisitorPass> = self
@@ -77,7 +78,7 @@ impl Engine {
                 );
                 continue;
             }
-            match self.cloud_pass(source, v, previous, &hosts, now) {
+            match self.cloud_pass(source, v, previous, &hosts, now, ids) {
                 Ok((pass, reason)) => {
                     if let Some(reason) = reason {
                         let outcome = if previous.is_some() {
@@ -148,6 +149,7 @@ impl Engine {
         previous: Option<&VisitorPass>,
         hosts: &HashMap<&str, &Person>,
         now: Timestamp,
+        ids: &mut dyn FnMut() -> u64,
     ) -> Result<(VisitorPass, Option<String>), String> {
         let tz = self.config.time_zone();
         let from = v
@@ -177,7 +179,7 @@ impl Engine {
         let mut pass = match previous {
             Some(p) => p.clone(),
             None => VisitorPass {
-                id: format!("v{:06}", self.store.next_id().map_err(|e| e.to_string())?),
+                id: format!("v{:06}", ids()),
                 name: String::new(),
                 host: None,
                 unit: None,

@@ -12,6 +12,9 @@ use crate::sync::{PassInput, PassPlan, plan_pass};
 /// Rows of each kind a dry run shows.
 const PREVIEW_ROWS: usize = 10;
 
+/// Where a dry run's ids start: far above any id the store hands out.
+const PROVISIONAL: u64 = 1 << 63;
+
 /// The result of one source pass, as `sync-now` reports it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PassReport {
@@ -79,19 +82,20 @@ impl Engine {
                     .await;
             }
         };
-        let planned = self.plan(&runner.name, &pull, started);
+        let mut ids = self.pass_ids(dry_run, started);
+        let planned = self.plan(&runner.name, &pull, started, &mut ids);
         let plan = match planned {
             Ok(plan) => plan,
             Err(reason) => return self.fail(report, state, started, reason).await,
         };
-        let cloud =
-            match self.plan_cloud_passes(&runner.name, &pull, &self.after(&plan.people), started) {
-                Ok(cloud) => cloud,
-                Err(e) => {
-                    let reason = format!("cannot plan visitor passes: {e}");
-                    return self.fail(report, state, started, reason).await;
-                }
-            };
+        let people = self.after(&plan.people);
+        let cloud = match self.plan_cloud_passes(&runner.name, &pull, &people, started, &mut ids) {
+            Ok(cloud) => cloud,
+            Err(e) => {
+                let reason = format!("cannot plan visitor passes: {e}");
+                return self.fail(report, state, started, reason).await;
+            }
+        };
         let in_scope = pull.records.len() + pull.skipped.len();
         report.ok = true;
         report.added = plan.added;
@@ -101,7 +105,7 @@ impl Engine {
         report.flagged = plan.flagged;
         report.held = plan.held.len();
         if dry_run {
-            report.preview = preview(&plan);
+            report.preview = preview(&plan, &cloud.activity);
             return report;
         }
         state.last_success_at = Some(started);
@@ -176,6 +180,7 @@ impl Engine {
         source: &str,
         pull: &crate::sources::Pull,
         now: Timestamp,
+        ids: &mut dyn FnMut() -> u64,
     ) -> Result<PassPlan, String> {
         let store_error = |e: crate::store::StoreError| e.to_string();
         let people = self.store.people().map_err(store_error)?;
@@ -193,15 +198,27 @@ impl Engine {
             country: self.config.site.default_country.parse().ok(),
             now,
         };
-        let mut fallback = now.as_nanosecond().unsigned_abs() as u64;
-        let mut ids = || {
-            self.store.next_id().unwrap_or_else(|_| {
-                // Still unique within the pass, and far above the store's own counter.
-                fallback += 1;
-                fallback
-            })
+        plan_pass(&input, ids).map_err(|refusal| refusal.to_string())
+    }
+
+    /// Fresh ids for a pass's new people, passes and alerts. A dry run numbers them from
+    /// [`PROVISIONAL`] without asking the store, so it leaves no trace there and its preview can
+    /// tell them from real ids.
+    fn pass_ids(&self, dry_run: bool, now: Timestamp) -> impl FnMut() -> u64 + '_ {
+        // Still unique within the pass when the store cannot hand one out, and far above its
+        // own counter.
+        let mut last = if dry_run {
+            PROVISIONAL
+        } else {
+            now.as_nanosecond().unsigned_abs() as u64
         };
-        plan_pass(&input, &mut ids).map_err(|refusal| refusal.to_string())
+        move || {
+            if !dry_run && let Ok(id) = self.store.next_id() {
+                return id;
+            }
+            last += 1;
+            last
+        }
     }
 
     async fn fail(
@@ -330,22 +347,45 @@ impl Engine {
     }
 }
 
-fn preview(plan: &PassPlan) -> Vec<String> {
+/// The first decisions of each kind, people's then visitor passes'. What a dry run would create
+/// has no id yet: new people and passes are named by their source record, and an alert the pass
+/// would raise is called that.
+fn preview(plan: &PassPlan, passes: &[Activity]) -> Vec<String> {
+    let raised: Vec<String> = plan
+        .alerts
+        .iter()
+        .filter(|a| a.id > PROVISIONAL)
+        .map(|a| format!("(alert {})", a.id))
+        .collect();
+    let row = |a: &Activity| {
+        let subject = match (&a.source, &a.external_id) {
+            (Some(source), Some(ext)) if a.outcome == Outcome::Added => {
+                format!("{source}:{ext} (new)")
+            }
+            _ => a.subject.clone(),
+        };
+        let reason = raised.iter().fold(a.reason.clone(), |reason, tag| {
+            reason.replace(tag, "(an alert is raised when applied)")
+        });
+        format!("{} {subject}: {reason}", a.outcome.as_str())
+    };
     let mut rows = Vec::new();
-    for outcome in [
-        Outcome::Added,
-        Outcome::Updated,
-        Outcome::Disabled,
-        Outcome::Flagged,
-        Outcome::Skipped,
-    ] {
-        rows.extend(
-            plan.activity
-                .iter()
-                .filter(|a| a.outcome == outcome)
-                .take(PREVIEW_ROWS)
-                .map(|a| format!("{} {}: {}", a.outcome.as_str(), a.subject, a.reason)),
-        );
+    for activity in [plan.activity.as_slice(), passes] {
+        for outcome in [
+            Outcome::Added,
+            Outcome::Updated,
+            Outcome::Disabled,
+            Outcome::Flagged,
+            Outcome::Skipped,
+        ] {
+            rows.extend(
+                activity
+                    .iter()
+                    .filter(|a| a.outcome == outcome)
+                    .take(PREVIEW_ROWS)
+                    .map(row),
+            );
+        }
     }
     rows
 }

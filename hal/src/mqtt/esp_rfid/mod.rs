@@ -199,7 +199,7 @@ impl EspRfid {
     fn target(&self) -> Result<String, Error> {
         let state = self.state.borrow();
         if let Some(reason) = &state.unsupported {
-            return Err(Error::new(ErrorKind::Config, reason.clone()));
+            return Err(Error::new(ErrorKind::Config, reason.clone()).whole_device());
         }
         let topic = &self.settings.topic;
         let (Some(ip), Some(seen)) = (&state.ip, state.last_seen) else {

@@ -209,7 +209,7 @@ impl LintelMqtt {
         let topic = &self.settings.topic;
         let state = self.state.borrow();
         if let Some(reason) = &state.unsupported {
-            return Err(Error::new(ErrorKind::Config, reason.clone()));
+            return Err(Error::new(ErrorKind::Config, reason.clone()).whole_device());
         }
         match &state.state {
             None => Err(Error::new(
