@@ -207,8 +207,10 @@ async fn broker_restart_delivers_what_was_queued_revocations_first() {
         add_card(dir.path(), &format!("R-{}", i + 1), *card).await;
     }
     let before: BTreeSet<u64> = cards[..3].iter().copied().collect();
-    let wait_both = |want: BTreeSet<u64>| {
-        let (sim, board) = (&sim, &board);
+    // Both devices hold `want`, nothing is queued, both show online and the gateway's record of
+    // what they acknowledged is `want`.
+    let settled = |want: BTreeSet<u64>| {
+        let (sim, board, dir) = (&sim, &board, dir.path());
         async move {
             wait_on(
                 sim.applied(),
@@ -224,17 +226,18 @@ async fn broker_restart_delivers_what_was_queued_revocations_first() {
                 |held| *held == want,
             )
             .await;
+            for name in ["vault", "lobby"] {
+                drained(store, name).await;
+                eventually(&format!("{name} shown online"), || {
+                    shown_online(dir, name, true)
+                })
+                .await;
+                let acked: BTreeSet<u64> = store.acked(name).expect("acked").into_keys().collect();
+                assert_eq!(acked, want, "{name}: the gateway's record matches");
+            }
         }
     };
-    wait_both(before.clone()).await;
-    drained(store, "vault").await;
-    drained(store, "lobby").await;
-    for name in ["vault", "lobby"] {
-        eventually(&format!("{name} shown online"), || {
-            shown_online(dir.path(), name, true)
-        })
-        .await;
-    }
+    settled(before.clone()).await;
     let vault_seen = record(sim.applied(), {
         let sim = sim.clone();
         move || lintel_cards(&sim)
@@ -271,17 +274,7 @@ async fn broker_restart_delivers_what_was_queued_revocations_first() {
     // Back on the same port, empty.
     broker.up().await;
     let after: BTreeSet<u64> = cards[1..].iter().copied().collect();
-    wait_both(after.clone()).await;
-    drained(store, "vault").await;
-    drained(store, "lobby").await;
-    for name in ["vault", "lobby"] {
-        eventually(&format!("{name} shown online again"), || {
-            shown_online(dir.path(), name, true)
-        })
-        .await;
-        let acked: BTreeSet<u64> = store.acked(name).expect("acked").into_keys().collect();
-        assert_eq!(acked, after, "{name}: the gateway's record matches");
-    }
+    settled(after.clone()).await;
 
     // Revocation first: the first change the vault applied after the restart clears a slot.
     let applies = sim.applies();
