@@ -323,7 +323,7 @@ async fn poll_source(
             .store
             .source_state(&runner.name)
             .ok()
-            .and_then(|s| s.last_success_at);
+            .and_then(|s| schedule::LastSuccess::of(&s));
         let decision = schedule::decide(&plan, now, last_success, last_full);
         let report = tokio::select! {
             r = beat.around("a pass", engine.run_pass(runner, decision.kind, false)) => r,

@@ -4,7 +4,9 @@
 //! - A source without a modified-since filter (CSV, generic JSON without `since_param`, AppFolio
 //!   without the v0 API) is pulled in full every `sync.interval`.
 //! - A source with one is pulled for changes every `incremental_every` (default
-//!   `sync.interval`), from its last successful pass minus [`OVERLAP`] (clock skew margin).
+//!   `sync.interval`), from its last successful pass minus [`OVERLAP`]. That instant is read on
+//!   the PMS's own clock (the `Date` header of the pass's first answer), since the PMS stamps
+//!   its records with it; the gateway's clock only stands in when no usable `Date` came.
 //! - A full pull instead: the first pass after the daemon starts; when the source never
 //!   succeeded; when the last success is older than `max_lookback` (the API's incremental window,
 //!   e.g. Yardi's two days: the gap could hide changes); and when the `full_reconcile` cron
@@ -23,7 +25,8 @@ use crate::config::{Config, SourceConfig};
 use crate::sources::PullKind;
 
 /// Incremental pulls re-read this much before the last success, so that a record changed while
-/// the previous pull ran, or stamped by a PMS clock running a little behind, is not missed.
+/// the previous pull ran (or stamped within the `Date` header's one-second resolution, or by a
+/// PMS clock a little behind when the gateway's clock stands in) is not missed.
 pub const OVERLAP: Duration = Duration::from_secs(5 * 60);
 
 /// Parses a 5-field cron expression (minute hour day-of-month month day-of-week; `@daily` and
@@ -94,13 +97,30 @@ pub fn next_full(plan: &Plan, after: Timestamp) -> Option<Timestamp> {
         .map(|z| z.timestamp())
 }
 
-/// Decides the kind of the pull due at `now`. `last_success` is the start of the source's last
-/// successful pass of any kind (from the store); `last_full` the start of the last successful
-/// full pass since this daemon started.
+/// The source's last successful pass of any kind, as the store keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastSuccess {
+    /// Its start on the gateway's clock.
+    pub gateway: Timestamp,
+    /// The PMS's clock during it (its first answer's `Date` header), when it sent a usable one.
+    pub pms: Option<Timestamp>,
+}
+
+impl LastSuccess {
+    pub fn of(state: &crate::store::SourceState) -> Option<LastSuccess> {
+        state.last_success_at.map(|gateway| LastSuccess {
+            gateway,
+            pms: state.last_success_pms_clock,
+        })
+    }
+}
+
+/// Decides the kind of the pull due at `now` (the gateway's clock). `last_full` is the start of
+/// the last successful full pass since this daemon started.
 pub fn decide(
     plan: &Plan,
     now: Timestamp,
-    last_success: Option<Timestamp>,
+    last_success: Option<LastSuccess>,
     last_full: Option<Timestamp>,
 ) -> Decision {
     if !plan.incremental {
@@ -112,7 +132,12 @@ pub fn decide(
     let Some(last_success) = last_success else {
         return full("the source never succeeded");
     };
-    let gap = Duration::try_from(now.duration_since(last_success)).unwrap_or(Duration::ZERO);
+    // The gap is time elapsed, measured between two readings of the gateway's clock, so the
+    // PMS's skew cancels out; the PMS's clock cannot be read before pulling anyway. Mixing its
+    // old reading with the gateway's `now` would turn the skew into a false gap: a PMS a day
+    // behind would force a full pull every poll, and one ahead would hide a real gap.
+    let gap =
+        Duration::try_from(now.duration_since(last_success.gateway)).unwrap_or(Duration::ZERO);
     if gap > plan.max_lookback {
         return full(format!(
             "last success was {} ago, more than max_lookback {}",
@@ -123,12 +148,19 @@ pub fn decide(
     if next_full(plan, last_full).is_some_and(|due| due <= now) {
         return full("full_reconcile is due");
     }
-    let since = last_success
+    let (from, clock) = match last_success.pms {
+        Some(pms) => (pms, "the PMS clock (its Date header)"),
+        None => (
+            last_success.gateway,
+            "the gateway clock (no usable Date header)",
+        ),
+    };
+    let since = from
         .checked_sub(jiff::SignedDuration::try_from(OVERLAP).unwrap_or_default())
-        .unwrap_or(last_success);
+        .unwrap_or(from);
     Decision {
         kind: PullKind::Changes { since },
-        why: "incremental".to_string(),
+        why: format!("incremental, since on {clock}"),
     }
 }
 
@@ -159,6 +191,14 @@ mod tests {
         }
     }
 
+    /// A last success with no PMS clock reading.
+    fn gateway(at: Timestamp) -> Option<LastSuccess> {
+        Some(LastSuccess {
+            gateway: at,
+            pms: None,
+        })
+    }
+
     /// A New York wall-clock instant.
     fn ny(y: i16, mo: i8, d: i8, h: i8, mi: i8) -> Timestamp {
         jiff::civil::date(y, mo, d)
@@ -181,7 +221,7 @@ mod tests {
     #[test]
     fn a_source_without_modified_since_is_always_full() {
         let now = ny(2026, 3, 10, 12, 0);
-        let d = decide(&plan(false), now, Some(now), Some(now));
+        let d = decide(&plan(false), now, gateway(now), Some(now));
         assert_eq!(d.kind, PullKind::Full);
         assert_eq!(
             next_wait(&plan(false), now, Some(now)),
@@ -193,7 +233,7 @@ mod tests {
     fn first_pass_and_never_succeeded_are_full() {
         let now = ny(2026, 3, 10, 12, 0);
         assert_eq!(
-            decide(&plan(true), now, Some(now), None).kind,
+            decide(&plan(true), now, gateway(now), None).kind,
             PullKind::Full
         );
         let d = decide(&plan(true), now, None, Some(now));
@@ -206,13 +246,74 @@ mod tests {
         let last_full = ny(2026, 3, 10, 3, 0);
         let last = ny(2026, 3, 10, 11, 59);
         let now = ny(2026, 3, 10, 12, 0);
-        let d = decide(&plan(true), now, Some(last), Some(last_full));
+        let d = decide(&plan(true), now, gateway(last), Some(last_full));
         assert_eq!(
             d.kind,
             PullKind::Changes {
                 since: ny(2026, 3, 10, 11, 54)
             }
         );
+    }
+
+    #[test]
+    fn since_is_on_the_pms_clock_when_it_sent_one() {
+        let last_full = ny(2026, 3, 10, 3, 0);
+        let now = ny(2026, 3, 10, 12, 0);
+        let last = ny(2026, 3, 10, 11, 59);
+        for pms in [
+            ny(2026, 3, 10, 10, 59),
+            ny(2026, 3, 10, 5, 59),
+            ny(2026, 3, 10, 17, 59),
+        ] {
+            let d = decide(
+                &plan(true),
+                now,
+                Some(LastSuccess {
+                    gateway: last,
+                    pms: Some(pms),
+                }),
+                Some(last_full),
+            );
+            assert_eq!(
+                d.kind,
+                PullKind::Changes {
+                    since: pms - jiff::SignedDuration::from_mins(5)
+                }
+            );
+            assert!(d.why.contains("PMS clock"), "{}", d.why);
+        }
+        let d = decide(&plan(true), now, gateway(last), Some(last_full));
+        assert!(d.why.contains("gateway clock"), "{}", d.why);
+    }
+
+    #[test]
+    fn the_lookback_gap_is_measured_on_the_gateway_clock() {
+        let p = Plan {
+            full_reconcile: parse_cron("0 3 1 1 *").expect("yearly"),
+            ..plan(true)
+        };
+        let now = ny(2026, 3, 10, 12, 0);
+        let last_full = ny(2026, 3, 10, 3, 0);
+        // A PMS 30 h behind, last asked a minute ago: still incremental, from its clock.
+        let behind = LastSuccess {
+            gateway: ny(2026, 3, 10, 11, 59),
+            pms: Some(ny(2026, 3, 9, 5, 59)),
+        };
+        let d = decide(&p, now, Some(behind), Some(last_full));
+        assert_eq!(
+            d.kind,
+            PullKind::Changes {
+                since: ny(2026, 3, 9, 5, 54)
+            }
+        );
+        // A PMS 30 h ahead, last asked 25 h ago: the real gap is over the lookback.
+        let ahead = LastSuccess {
+            gateway: ny(2026, 3, 9, 11, 0),
+            pms: Some(ny(2026, 3, 10, 17, 0)),
+        };
+        let d = decide(&p, now, Some(ahead), Some(ny(2026, 3, 9, 11, 0)));
+        assert_eq!(d.kind, PullKind::Full);
+        assert!(d.why.contains("max_lookback"), "{}", d.why);
     }
 
     #[test]
@@ -228,7 +329,7 @@ mod tests {
         let d = decide(
             &p_no_cron,
             ny(2026, 3, 10, 10, 0),
-            Some(last),
+            gateway(last),
             Some(last_full),
         );
         assert!(matches!(d.kind, PullKind::Changes { .. }), "{d:?}");
@@ -236,7 +337,7 @@ mod tests {
         let d = decide(
             &p_no_cron,
             ny(2026, 3, 10, 12, 0),
-            Some(last),
+            gateway(last),
             Some(last_full),
         );
         assert_eq!(d.kind, PullKind::Full);
@@ -249,7 +350,7 @@ mod tests {
         let d = decide(
             &two_days,
             ny(2026, 3, 10, 12, 0),
-            Some(last),
+            gateway(last),
             Some(last_full),
         );
         assert!(matches!(d.kind, PullKind::Changes { .. }));
@@ -261,13 +362,13 @@ mod tests {
         let last_full = ny(2026, 3, 9, 3, 0);
         assert_eq!(next_full(&p, last_full), Some(ny(2026, 3, 10, 3, 0)));
         let last = ny(2026, 3, 10, 2, 58);
-        let d = decide(&p, ny(2026, 3, 10, 2, 59), Some(last), Some(last_full));
+        let d = decide(&p, ny(2026, 3, 10, 2, 59), gateway(last), Some(last_full));
         assert!(matches!(d.kind, PullKind::Changes { .. }));
-        let d = decide(&p, ny(2026, 3, 10, 3, 0), Some(last), Some(last_full));
+        let d = decide(&p, ny(2026, 3, 10, 3, 0), gateway(last), Some(last_full));
         assert_eq!(d.kind, PullKind::Full);
         assert_eq!(d.why, "full_reconcile is due");
         // A failed full pull leaves last_full alone: the next poll is full again.
-        let d = decide(&p, ny(2026, 3, 10, 3, 1), Some(last), Some(last_full));
+        let d = decide(&p, ny(2026, 3, 10, 3, 1), gateway(last), Some(last_full));
         assert_eq!(d.kind, PullKind::Full);
         // The wait before the reconcile is cut short to land on it.
         assert_eq!(

@@ -196,7 +196,10 @@ impl HttpClient {
         let mut attempt = 0u32;
         loop {
             let failure = match self.once(&shown, build).await {
-                Ok(response) if (200..300).contains(&response.status) => return Ok(response),
+                Ok(response) if (200..300).contains(&response.status) => {
+                    super::pms_clock::note(&response.headers);
+                    return Ok(response);
+                }
                 Ok(response) => {
                     let status = response.status;
                     let retryable = status == 429 || (500..600).contains(&status);
@@ -426,7 +429,7 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let at = super::pms_clock::parse_http_date(value)?;
     Some(Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO))
 }
 

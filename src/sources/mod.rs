@@ -9,6 +9,7 @@ pub mod fields;
 pub mod fixtures;
 pub mod http;
 pub mod json;
+pub mod pms_clock;
 pub mod value;
 
 use async_trait::async_trait;

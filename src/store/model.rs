@@ -328,6 +328,12 @@ pub struct Resolution {
 pub struct SourceState {
     pub last_attempt_at: Option<Timestamp>,
     pub last_success_at: Option<Timestamp>,
+    /// The PMS's own clock during that pass (the `Date` header of its first answer): the next
+    /// incremental pull asks for changes since this, on the clock the PMS stamps records with.
+    /// `None` when it sent no usable `Date` (or the state predates it): the gateway's
+    /// `last_success_at` stands in.
+    #[serde(default)]
+    pub last_success_pms_clock: Option<Timestamp>,
     pub last_error: Option<String>,
     pub people_in_scope: usize,
     /// What the last successful pass did, in one line.

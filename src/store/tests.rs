@@ -285,6 +285,7 @@ async fn commit_writes_every_part_and_it_reads_back() {
     let state = SourceState {
         last_attempt_at: Some(ts(1_600)),
         last_success_at: Some(ts(1_600)),
+        last_success_pms_clock: Some(ts(1_590)),
         last_error: None,
         people_in_scope: 2,
         last_pass: Some("pass ok".to_string()),
@@ -339,6 +340,17 @@ async fn commit_writes_every_part_and_it_reads_back() {
         store.source_state("other").expect("reads"),
         SourceState::default()
     );
+    // A state stored before the PMS clock was kept still reads: the gateway clock stands in.
+    store
+        .meta
+        .insert(
+            "source:old",
+            br#"{"last_attempt_at":"1970-01-01T00:26:40Z","last_success_at":"1970-01-01T00:26:40Z","last_error":null,"people_in_scope":2}"#.as_slice(),
+        )
+        .expect("raw write");
+    let old = store.source_state("old").expect("an old state reads");
+    assert_eq!(old.last_success_at, Some(ts(1_600)));
+    assert_eq!(old.last_success_pms_clock, None);
 
     // Credentials can be removed later.
     commit(

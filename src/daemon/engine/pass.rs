@@ -74,7 +74,9 @@ impl Engine {
         }
         let mut state = self.store.source_state(&runner.name).unwrap_or_default();
         state.last_attempt_at = Some(started);
-        let pull = match runner.adapter.pull(kind).await {
+        let (pulled, pms_clock) =
+            crate::sources::pms_clock::reading(runner.adapter.pull(kind)).await;
+        let pull = match pulled {
             Ok(pull) => pull,
             Err(e) => {
                 return self
@@ -109,10 +111,11 @@ impl Engine {
             return report;
         }
         state.last_success_at = Some(started);
+        state.last_success_pms_clock = pms_clock;
         state.last_error = None;
         state.people_in_scope = in_scope;
         let summary = format!(
-            "pass ok: {in_scope} listed, {} added, {} updated, {} disabled, {} skipped, {} flagged{}",
+            "pass ok: {in_scope} listed, {} added, {} updated, {} disabled, {} skipped, {} flagged{}{}",
             plan.added,
             plan.updated,
             plan.disabled,
@@ -122,7 +125,8 @@ impl Engine {
                 String::new()
             } else {
                 format!(", {} held by the mass-change guard", plan.held.len())
-            }
+            },
+            self.clock_note(&runner.name, started, pms_clock)
         );
         state.last_pass = Some(summary.clone());
         let mut activity = plan.activity;
@@ -160,6 +164,34 @@ impl Engine {
             tracing::warn!(error = %e, "cannot trim the activity log");
         }
         report
+    }
+
+    /// For a source pulled for changes: the clock its next changes-only pull counts from, and
+    /// how far the PMS's runs from the gateway's (an operator's first question when changes
+    /// arrive late).
+    fn clock_note(&self, source: &str, started: Timestamp, pms: Option<Timestamp>) -> String {
+        let incremental = self
+            .config
+            .sources
+            .iter()
+            .any(|s| s.name() == source && s.supports_incremental());
+        if !incremental {
+            return String::new();
+        }
+        let Some(pms) = pms else {
+            return "; changes counted on the gateway clock (no usable Date header)".to_string();
+        };
+        let skew = pms.duration_since(started).as_secs();
+        if skew.abs() < 60 {
+            return "; changes counted on the PMS clock (Date header, within a minute of the \
+                    gateway's)"
+                .to_string();
+        }
+        format!(
+            "; changes counted on the PMS clock (Date header, {} {} the gateway's)",
+            humantime::format_duration(std::time::Duration::from_secs(skew.unsigned_abs())),
+            if skew < 0 { "behind" } else { "ahead of" }
+        )
     }
 
     /// Everyone, with `changed` written over the stored people.

@@ -304,12 +304,26 @@ impl EspRfid {
     async fn user_list(&mut self) -> Result<Vec<Map<String, Value>>, Error> {
         let ip = self.target()?;
         while self.list.try_recv().is_ok() {}
+        let mut session = self.link.connected.clone();
+        session.borrow_and_update();
         self.publish("getuserlist", message::simple("getuserlist", &ip, None))
             .await?;
         let quiet = Duration::from_millis(self.settings.list_quiet_ms);
         let mut entries = Vec::new();
         while let Ok(Some(entry)) = tokio::time::timeout(quiet, self.list.recv()).await {
             entries.push(entry);
+        }
+        // The list has no end marker: silence is taken as its end. If the broker went away
+        // meanwhile, the silence says nothing, and an empty or partial list must not be read
+        // as the board's table (it would queue needless repairs and flag false drift).
+        if session.has_changed().unwrap_or(true) || !*session.borrow() {
+            return Err(Error::new(
+                ErrorKind::Unreachable,
+                format!(
+                    "broker {} connection lost while reading the user list",
+                    self.url
+                ),
+            ));
         }
         Ok(entries)
     }
