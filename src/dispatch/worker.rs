@@ -18,8 +18,8 @@ use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::backoff;
 use super::verify::{self, Pending};
+use crate::backoff::backoff;
 use crate::config::DispatchConfig;
 use crate::store::{Activity, OutboxEntry, Outcome, Store};
 

@@ -22,9 +22,7 @@
 //! no documented building or property name, so records have no building.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -32,7 +30,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::fields::RawFields;
-use super::http::{HttpClient, HttpSettings, defaults, redact_url, same_origin};
+use super::http::{HttpClient, HttpSettings, redact_url, same_origin};
 use super::value::{date_part, id, kind, lookup, text};
 use super::{Pull, PullKind, Schedule, SkippedRecord, Source, SourceError, SourceRecord, status};
 use crate::config::secret::{Secret, SecretRef};
@@ -70,18 +68,9 @@ pub struct AppFolioConfig {
     /// Stack v0 tenants API for incremental pulls (partner-gated); unset = every pull is full.
     #[serde(default)]
     pub v0: Option<V0Config>,
-    #[serde(default = "defaults::timeout", with = "crate::config::duration")]
-    pub timeout: Duration,
-    #[serde(default = "defaults::max_body_bytes")]
-    pub max_body_bytes: u64,
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    #[serde(default = "defaults::retries")]
-    pub retries: u32,
-    #[serde(default = "defaults::retry_min", with = "crate::config::duration")]
-    pub retry_min: Duration,
-    #[serde(default = "defaults::retry_max", with = "crate::config::duration")]
-    pub retry_max: Duration,
+    /// The shared connection keys (taken out of the table by the config parser).
+    #[serde(skip)]
+    pub http: HttpSettings,
     #[serde(skip)]
     pub schedule: Schedule,
 }
@@ -128,24 +117,8 @@ impl AppFolioConfig {
             filters: toml::Table::new(),
             status_map: BTreeMap::new(),
             v0: None,
-            timeout: defaults::timeout(),
-            max_body_bytes: defaults::max_body_bytes(),
-            ca_file: None,
-            retries: defaults::retries(),
-            retry_min: defaults::retry_min(),
-            retry_max: defaults::retry_max(),
+            http: HttpSettings::default(),
             schedule: Schedule::default(),
-        }
-    }
-
-    pub fn http(&self) -> HttpSettings {
-        HttpSettings {
-            timeout: self.timeout,
-            max_body_bytes: self.max_body_bytes,
-            ca_file: self.ca_file.clone(),
-            retries: self.retries,
-            retry_min: self.retry_min,
-            retry_max: self.retry_max,
         }
     }
 
@@ -186,7 +159,7 @@ impl AppFolioConfig {
                 return Err("v0.page_size: must be at least 1".to_string());
             }
         }
-        self.http().validate()
+        self.http.validate()
     }
 }
 
@@ -257,7 +230,7 @@ impl AppFolioSource {
         };
         let filters =
             serde_json::to_value(&config.filters).map_err(|e| invalid(format!("filters: {e}")))?;
-        let http = HttpClient::new(&base_text, &config.http()).map_err(invalid)?;
+        let http = HttpClient::new(&base_text, &config.http).map_err(invalid)?;
         Ok(AppFolioSource {
             name: config.name.clone(),
             base,

@@ -18,16 +18,13 @@
 //! building or property name, so records have no building and `buildings` group rules never
 //! match them.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::fields::RawFields;
-use super::http::{HttpClient, HttpSettings, defaults};
+use super::http::{HttpClient, HttpSettings};
 use super::value::{array, date_part, flag, id, kind, text};
 use super::{Pull, PullKind, Schedule, SkippedRecord, Source, SourceError, SourceRecord, status};
 use crate::config::secret::{Secret, SecretRef};
@@ -63,18 +60,9 @@ pub struct BuildiumConfig {
     /// Only these properties (`propertyids`, chunked to keep the query short); empty = all.
     #[serde(default)]
     pub property_ids: Vec<u32>,
-    #[serde(default = "defaults::timeout", with = "crate::config::duration")]
-    pub timeout: Duration,
-    #[serde(default = "defaults::max_body_bytes")]
-    pub max_body_bytes: u64,
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    #[serde(default = "defaults::retries")]
-    pub retries: u32,
-    #[serde(default = "defaults::retry_min", with = "crate::config::duration")]
-    pub retry_min: Duration,
-    #[serde(default = "defaults::retry_max", with = "crate::config::duration")]
-    pub retry_max: Duration,
+    /// The shared connection keys (taken out of the table by the config parser).
+    #[serde(skip)]
+    pub http: HttpSettings,
     #[serde(skip)]
     pub schedule: Schedule,
 }
@@ -104,24 +92,8 @@ impl BuildiumConfig {
             page_size: MAX_PAGE_SIZE,
             lease_term_statuses: default_lease_term_statuses(),
             property_ids: Vec::new(),
-            timeout: defaults::timeout(),
-            max_body_bytes: defaults::max_body_bytes(),
-            ca_file: None,
-            retries: defaults::retries(),
-            retry_min: defaults::retry_min(),
-            retry_max: defaults::retry_max(),
+            http: HttpSettings::default(),
             schedule: Schedule::default(),
-        }
-    }
-
-    pub fn http(&self) -> HttpSettings {
-        HttpSettings {
-            timeout: self.timeout,
-            max_body_bytes: self.max_body_bytes,
-            ca_file: self.ca_file.clone(),
-            retries: self.retries,
-            retry_min: self.retry_min,
-            retry_max: self.retry_max,
         }
     }
 
@@ -149,7 +121,7 @@ impl BuildiumConfig {
                 ));
             }
         }
-        self.http().validate()
+        self.http.validate()
     }
 }
 
@@ -188,7 +160,7 @@ impl BuildiumSource {
                 "secret: contains characters not allowed in an HTTP header".to_string(),
             ));
         }
-        let http = HttpClient::new(&config.base_url, &config.http()).map_err(invalid)?;
+        let http = HttpClient::new(&config.base_url, &config.http).map_err(invalid)?;
         Ok(BuildiumSource {
             name: config.name.clone(),
             base,
@@ -539,6 +511,7 @@ mod tests {
     use super::*;
     use crate::sources::fixtures::buildium::{Lease, tenant};
     use serde_json::json;
+    use std::time::Duration;
 
     fn record(t: &Value) -> Result<SourceRecord, SkippedRecord> {
         tenant_record(0, t)
@@ -650,8 +623,8 @@ mod tests {
         assert_eq!(cfg.base_url, DEFAULT_BASE_URL);
         assert_eq!(cfg.page_size, 1000);
         assert_eq!(cfg.lease_term_statuses, ["Active", "Future"]);
-        assert_eq!(cfg.retries, 3);
-        assert_eq!(cfg.retry_min, Duration::from_millis(200));
+        assert_eq!(cfg.http.retries, 3);
+        assert_eq!(cfg.http.retry_min, Duration::from_millis(200));
         cfg.validate().expect("valid");
         for (bad, key) in [
             (
