@@ -178,6 +178,18 @@ struct V0 {
     page_size: u32,
 }
 
+/// Where a paged listing keeps its rows and the link to its next page.
+struct Listing<'a> {
+    /// The key of each page's array of rows.
+    rows: &'static str,
+    /// The key of the next page's link; null, empty or absent ends the listing.
+    next: &'static str,
+    /// The link is a path resolved against `base` (else a URL resolved against the page).
+    next_is_path: bool,
+    /// Credentials go only to this origin, so every page must stay on it.
+    base: &'a reqwest::Url,
+}
+
 /// The AppFolio source.
 pub struct AppFolioSource {
     name: String,
@@ -260,7 +272,37 @@ impl AppFolioSource {
             "{}/api/v2/reports/{report}.json",
             self.base.path().trim_end_matches('/')
         ));
-        let mut next = Some(url);
+        let (user, password) = (self.user.clone(), self.secret.expose().to_string());
+        let body = self.filters.clone();
+        let listing = Listing {
+            rows: "results",
+            next: "next_page_url",
+            next_is_path: false,
+            base: &self.base,
+        };
+        self.listing(url, listing, &move |c: &reqwest::Client, target: &str| {
+            c.post(target)
+                .basic_auth(&user, Some(&password))
+                .header("Accept", "application/json")
+                .json(&body)
+        })
+        .await
+    }
+
+    /// Every row of a paged listing: `request` makes the request for one page's URL.
+    async fn listing(
+        &self,
+        first: reqwest::Url,
+        listing: Listing<'_>,
+        request: &(dyn Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder + Send + Sync),
+    ) -> Result<Vec<Value>, SourceError> {
+        let Listing {
+            rows: rows_key,
+            next: next_key,
+            next_is_path,
+            base,
+        } = listing;
+        let mut next = Some(first);
         let mut rows = Vec::new();
         let mut pages = 0;
         while let Some(url) = next.take() {
@@ -272,45 +314,40 @@ impl AppFolioSource {
                 });
             }
             let target = url.to_string();
-            let (user, password) = (self.user.clone(), self.secret.expose().to_string());
-            let body = self.filters.clone();
             let response = self
                 .http
-                .send(&target, &{
-                    let target = target.clone();
-                    move |c: &reqwest::Client| {
-                        c.post(&target)
-                            .basic_auth(&user, Some(&password))
-                            .header("Accept", "application/json")
-                            .json(&body)
-                    }
-                })
+                .send(&target, &|c: &reqwest::Client| request(c, &target))
                 .await?;
             let document = response.json()?;
             let bad = |reason: String| SourceError::Body {
                 url: response.url.clone(),
                 reason,
             };
-            match document.get("results") {
+            match document.get(rows_key) {
                 Some(Value::Array(page)) => rows.extend(page.iter().cloned()),
                 Some(other) => {
                     return Err(bad(format!(
-                        "results: expected an array, found {}",
+                        "{rows_key}: expected an array, found {}",
                         kind(other)
                     )));
                 }
-                None => return Err(bad("no results array".to_string())),
+                None => return Err(bad(format!("no {rows_key} array"))),
             }
-            next = match document.get("next_page_url") {
+            next = match document.get(next_key) {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) if s.trim().is_empty() => None,
                 Some(Value::String(s)) => {
-                    let n = url
+                    let (against, noun) = if next_is_path {
+                        (base, "a path")
+                    } else {
+                        (&url, "a URL")
+                    };
+                    let n = against
                         .join(s.trim())
-                        .map_err(|e| bad(format!("next_page_url is not a URL: {e}")))?;
-                    if !same_origin(&self.base, &n) {
+                        .map_err(|e| bad(format!("{next_key} is not {noun}: {e}")))?;
+                    if !same_origin(base, &n) {
                         return Err(bad(format!(
-                            "next_page_url points to another host ({}); credentials are only \
+                            "{next_key} points to another host ({}); credentials are only \
                              sent to the configured one",
                             n.origin().ascii_serialization()
                         )));
@@ -319,7 +356,7 @@ impl AppFolioSource {
                 }
                 Some(other) => {
                     return Err(bad(format!(
-                        "next_page_url: expected a string or null, found {}",
+                        "{next_key}: expected a string or null, found {}",
                         kind(other)
                     )));
                 }
@@ -367,68 +404,22 @@ impl AppFolioSource {
             )
             .append_pair("page[number]", "1")
             .append_pair("page[size]", &v0.page_size.to_string());
-        let mut next = Some(url);
-        let mut rows = Vec::new();
-        let mut pages = 0;
-        while let Some(url) = next.take() {
-            pages += 1;
-            if pages > MAX_PAGES {
-                return Err(SourceError::Incomplete {
-                    url: redact_url(url.as_str()),
-                    reason: format!("more than {MAX_PAGES} pages"),
-                });
-            }
-            let target = url.to_string();
-            let (user, password) = (v0.user.clone(), v0.secret.expose().to_string());
-            let developer = v0.developer_id.clone();
-            let response = self
-                .http
-                .send(&target, &{
-                    let target = target.clone();
-                    move |c: &reqwest::Client| {
-                        c.get(&target)
-                            .basic_auth(&user, Some(&password))
-                            .header("X-AppFolio-Developer-ID", developer.as_str())
-                            .header("Accept", "application/json")
-                    }
-                })
-                .await?;
-            let document = response.json()?;
-            let bad = |reason: String| SourceError::Body {
-                url: response.url.clone(),
-                reason,
-            };
-            match document.get("data") {
-                Some(Value::Array(page)) => rows.extend(page.iter().cloned()),
-                Some(other) => {
-                    return Err(bad(format!(
-                        "data: expected an array, found {}",
-                        kind(other)
-                    )));
-                }
-                None => return Err(bad("no data array".to_string())),
-            }
-            next = match document.get("next_page_path") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) if s.trim().is_empty() => None,
-                Some(Value::String(s)) => {
-                    let n = v0
-                        .base
-                        .join(s.trim())
-                        .map_err(|e| bad(format!("next_page_path is not a path: {e}")))?;
-                    if !same_origin(&v0.base, &n) {
-                        return Err(bad("next_page_path points to another host".to_string()));
-                    }
-                    Some(n)
-                }
-                Some(other) => {
-                    return Err(bad(format!(
-                        "next_page_path: expected a string or null, found {}",
-                        kind(other)
-                    )));
-                }
-            };
-        }
+        let (user, password) = (v0.user.clone(), v0.secret.expose().to_string());
+        let developer = v0.developer_id.clone();
+        let listing = Listing {
+            rows: "data",
+            next: "next_page_path",
+            next_is_path: true,
+            base: &v0.base,
+        };
+        let rows = self
+            .listing(url, listing, &move |c: &reqwest::Client, target: &str| {
+                c.get(target)
+                    .basic_auth(&user, Some(&password))
+                    .header("X-AppFolio-Developer-ID", developer.as_str())
+                    .header("Accept", "application/json")
+            })
+            .await?;
         let known = self.known();
         let mut pull = Pull {
             changes_only: true,

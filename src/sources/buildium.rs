@@ -24,10 +24,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::fields::RawFields;
-use super::http::{HttpClient, HttpSettings};
+use super::http::{HttpClient, HttpSettings, secret_header};
 use super::value::{array, date_part, flag, id, kind, text};
 use super::{Pull, PullKind, Schedule, SkippedRecord, Source, SourceError, SourceRecord, status};
-use crate::config::secret::{Secret, SecretRef};
+use crate::config::secret::SecretRef;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.buildium.com";
 /// Buildium's maximum page size (larger values are capped by the API).
@@ -130,7 +130,8 @@ pub struct BuildiumSource {
     name: String,
     base: reqwest::Url,
     client_id: String,
-    secret: Secret,
+    /// The `x-buildium-client-secret` value (marked sensitive).
+    secret: reqwest::header::HeaderValue,
     page_size: u32,
     lease_term_statuses: Vec<String>,
     property_ids: Vec<u32>,
@@ -154,12 +155,9 @@ impl BuildiumSource {
         config.validate().map_err(invalid)?;
         let base =
             super::http::check_base_url("base_url", &config.base_url, true).map_err(invalid)?;
-        let secret = config.secret.load()?;
-        if reqwest::header::HeaderValue::from_str(secret.expose()).is_err() {
-            return Err(invalid(
-                "secret: contains characters not allowed in an HTTP header".to_string(),
-            ));
-        }
+        let secret = secret_header(config.secret.load()?.expose()).ok_or_else(|| {
+            invalid("secret: contains characters not allowed in an HTTP header".to_string())
+        })?;
         let http = HttpClient::new(&config.base_url, &config.http).map_err(invalid)?;
         Ok(BuildiumSource {
             name: config.name.clone(),
@@ -230,9 +228,7 @@ impl BuildiumSource {
 
     async fn get(&self, url: &str) -> Result<super::http::Response, SourceError> {
         let client_id = self.client_id.clone();
-        let mut secret = reqwest::header::HeaderValue::from_str(self.secret.expose())
-            .map_err(|_| SourceError::Config("secret is not a valid header value".into()))?;
-        secret.set_sensitive(true);
+        let secret = self.secret.clone();
         let target = url.to_string();
         self.http
             .send(url, &move |c: &reqwest::Client| {

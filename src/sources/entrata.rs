@@ -38,7 +38,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use super::fields::{RawFields, parse_date};
-use super::http::{HttpClient, HttpSettings};
+use super::http::{HttpClient, HttpSettings, secret_header};
 use super::value::{id, kind, lookup, text, wrapped};
 use super::{Pull, PullKind, Schedule, SkippedRecord, Source, SourceError, SourceRecord, status};
 use crate::config::secret::{Secret, SecretRef};
@@ -287,9 +287,7 @@ impl EntrataSource {
         config.validate().map_err(invalid)?;
         let base = config.service_base().map_err(invalid)?;
         let secret = config.secret.load()?;
-        if config.auth == EntrataAuth::ApiKey
-            && reqwest::header::HeaderValue::from_str(secret.expose()).is_err()
-        {
+        if config.auth == EntrataAuth::ApiKey && secret_header(secret.expose()).is_none() {
             return Err(invalid("secret: not a valid header value".to_string()));
         }
         let status_map = config.status_map();
@@ -353,9 +351,8 @@ impl EntrataSource {
                     match auth {
                         EntrataAuth::Basic => request.basic_auth(&user, Some(&secret)),
                         EntrataAuth::ApiKey => {
-                            let mut key = reqwest::header::HeaderValue::from_str(&secret)
-                                .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
-                            key.set_sensitive(true);
+                            let key = secret_header(&secret)
+                                .unwrap_or_else(|| reqwest::header::HeaderValue::from_static(""));
                             request.header("X-Api-Key", key)
                         }
                     }

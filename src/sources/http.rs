@@ -411,6 +411,14 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     Some(Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO))
 }
 
+/// A header value carrying a secret, marked sensitive so that it never shows in debug output;
+/// `None` when the text holds characters a header cannot (the caller's error must not echo it).
+pub fn secret_header(text: &str) -> Option<reqwest::header::HeaderValue> {
+    let mut value = reqwest::header::HeaderValue::from_str(text).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
 /// Follows at most 5 redirects, and only within the same scheme, host and port, so that auth
 /// headers (which may be custom ones reqwest does not strip) never reach another host.
 pub fn same_origin_redirects() -> reqwest::redirect::Policy {

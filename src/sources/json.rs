@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::fields::{Occupant, RawFields, occupant};
-use super::http::{HttpClient, HttpSettings};
+use super::http::{HttpClient, HttpSettings, secret_header};
 use super::value::{kind, lookup};
 use super::{Pull, PullKind, Schedule, SkippedRecord, Source, SourceError};
 use crate::config::secret::{Secret, SecretRef};
@@ -382,10 +382,9 @@ impl JsonSource {
 
         let header = |name: HeaderName, text: String| -> Result<Auth, SourceError> {
             // The error must not echo the value: it is the secret.
-            let mut value = HeaderValue::from_str(&text).map_err(|_| {
+            let value = secret_header(&text).ok_or_else(|| {
                 config_error("secret: contains characters not allowed in an HTTP header".into())
             })?;
-            value.set_sensitive(true);
             Ok(Auth::Header(name, value))
         };
         let auth = match (config.auth_kind(), &config.secret) {
