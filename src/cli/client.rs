@@ -331,3 +331,48 @@ pub async fn run(command: Command) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::args::Cli;
+
+    fn request_for(args: &[&str]) -> Result<Request, String> {
+        let cli = Cli::try_parse_from([&["lintel"], args].concat()).expect("valid arguments");
+        request_of(cli.command).map(|(_, request)| request)
+    }
+
+    #[test]
+    fn enum_flags_are_read_and_bad_words_named() {
+        let Ok(Request::PeopleAdd(new)) = request_for(&[
+            "people", "add", "--first", "A", "--last", "B", "--type", "staff",
+        ]) else {
+            panic!("people add");
+        };
+        assert_eq!(new.person_type, PersonType::Staff);
+        let err = request_for(&[
+            "people", "add", "--first", "A", "--last", "B", "--type", "cat",
+        ])
+        .expect_err("cat");
+        assert_eq!(
+            err,
+            "--type `cat` is not one of resident, staff, vendor, visitor"
+        );
+        assert!(matches!(
+            request_for(&["visitors", "list", "--origin", "cloud"]),
+            Ok(Request::VisitorsList {
+                origin: Some(PassOrigin::Cloud)
+            })
+        ));
+        let err = request_for(&["visitors", "list", "--origin", "moon"]).expect_err("moon");
+        assert_eq!(err, "--origin `moon` is not local or cloud");
+        let err = request_for(&["credentials", "import", "/nonexistent/cards.csv"])
+            .expect_err("missing file");
+        assert!(
+            err.starts_with("cannot read /nonexistent/cards.csv: "),
+            "{err}"
+        );
+    }
+}
