@@ -18,26 +18,9 @@ type FaultCase = (&'static str, Vec<(usize, Fault)>, &'static str);
 fn config(dir: &Path, base_url: &str, door: &str, incremental_every: &str) -> lintel::Config {
     let secret = dir.join("buildium.secret");
     std::fs::write(&secret, format!("{}\n", buildium::CLIENT_SECRET)).expect("secret");
-    let text = format!(
-        r#"
-[site]
-name = "Test Court"
-timezone = "America/New_York"
-
-[store]
-path = "{store}"
-
-[control]
-socket = "{socket}"
-
-[sync]
-interval = "1h"
-
-[dispatch]
-retry_min = "10ms"
-retry_max = "50ms"
-probe_every = "1h"
-
+    let text = base_text(dir)
+        + &format!(
+            r#"
 [[source]]
 name = "buildium"
 kind = "buildium"
@@ -66,11 +49,9 @@ index = 0
 name = "residents"
 doors = ["front"]
 "#,
-        store = dir.join("store").display(),
-        socket = dir.join("control.sock").display(),
-        client_id = buildium::CLIENT_ID,
-        secret = secret.display(),
-    );
+            client_id = buildium::CLIENT_ID,
+            secret = secret.display(),
+        );
     lintel::Config::parse(&text, "test").expect("valid config")
 }
 
