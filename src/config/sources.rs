@@ -133,7 +133,7 @@ impl SourceConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ScheduleKeys {
-    #[serde(default, with = "optional_duration")]
+    #[serde(default, with = "crate::config::duration::optional")]
     incremental_every: Option<Duration>,
     #[serde(default = "default_full_reconcile")]
     full_reconcile: String,
@@ -147,16 +147,6 @@ fn default_full_reconcile() -> String {
 
 fn default_max_lookback() -> Duration {
     crate::sources::DEFAULT_MAX_LOOKBACK
-}
-
-mod optional_duration {
-    use std::time::Duration;
-
-    use serde::Deserializer;
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        crate::config::duration::deserialize(d).map(Some)
-    }
 }
 
 /// Takes `keys` out of `table` and parses them on their own, as `T`.
