@@ -2,6 +2,7 @@
 //! controllers. The binary is thin; [`run`] is the daemon, and tests call it too.
 
 pub mod access;
+pub mod backoff;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -8,14 +8,18 @@ use lintel::sources::appfolio::{AppFolioConfig, AppFolioSource, V0Config};
 use lintel::sources::fixtures::Fault;
 use lintel::sources::fixtures::appfolio::{self, AppFolioServer};
 use lintel::sources::fixtures::basic_auth;
+use lintel::sources::http::HttpSettings;
 use lintel::sources::{PullKind, Source, SourceError};
 
 fn config(server: &AppFolioServer, dir: &tempfile::TempDir, v0: bool) -> AppFolioConfig {
     let path = dir.path().join("appfolio.secret");
     std::fs::write(&path, appfolio::CLIENT_SECRET).expect("write");
     AppFolioConfig {
-        retry_min: Duration::from_millis(1),
-        retry_max: Duration::from_millis(10),
+        http: HttpSettings {
+            retry_min: Duration::from_millis(1),
+            retry_max: Duration::from_millis(10),
+            ..HttpSettings::default()
+        },
         v0: v0.then(|| V0Config {
             developer_id: appfolio::DEVELOPER_ID.into(),
             base_url: server.base_url(),

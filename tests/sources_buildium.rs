@@ -7,6 +7,7 @@ use lintel::config::secret::SecretRef;
 use lintel::sources::buildium::{BuildiumConfig, BuildiumSource};
 use lintel::sources::fixtures::Fault;
 use lintel::sources::fixtures::buildium::{self, BuildiumServer, Lease, tenant};
+use lintel::sources::http::HttpSettings;
 use lintel::sources::{PullKind, Source, SourceError};
 
 fn secret_file(dir: &tempfile::TempDir, value: &str) -> SecretRef {
@@ -18,8 +19,11 @@ fn secret_file(dir: &tempfile::TempDir, value: &str) -> SecretRef {
 fn config(server: &BuildiumServer, dir: &tempfile::TempDir) -> BuildiumConfig {
     BuildiumConfig {
         page_size: 7,
-        retry_min: Duration::from_millis(1),
-        retry_max: Duration::from_millis(20),
+        http: HttpSettings {
+            retry_min: Duration::from_millis(1),
+            retry_max: Duration::from_millis(20),
+            ..HttpSettings::default()
+        },
         ..BuildiumConfig::new(
             "buildium",
             &server.base_url(),

@@ -7,6 +7,7 @@ use lintel::config::secret::SecretRef;
 use lintel::sources::entrata::{EntrataAuth, EntrataConfig, EntrataSource};
 use lintel::sources::fixtures::entrata::{self, EntrataServer, customer, lease};
 use lintel::sources::fixtures::{Fault, basic_auth};
+use lintel::sources::http::HttpSettings;
 use lintel::sources::{PullKind, Source, SourceError};
 use serde_json::json;
 
@@ -19,8 +20,11 @@ fn secret(dir: &tempfile::TempDir, value: &str) -> SecretRef {
 fn config(server: &EntrataServer, dir: &tempfile::TempDir) -> EntrataConfig {
     EntrataConfig {
         per_page: 5,
-        retry_min: Duration::from_millis(1),
-        retry_max: Duration::from_millis(10),
+        http: HttpSettings {
+            retry_min: Duration::from_millis(1),
+            retry_max: Duration::from_millis(10),
+            ..HttpSettings::default()
+        },
         ..EntrataConfig::new(
             "entrata",
             &server.basic_base(),

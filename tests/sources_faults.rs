@@ -7,6 +7,7 @@ use lintel::config::secret::SecretRef;
 use lintel::sources::buildium::{BuildiumConfig, BuildiumSource};
 use lintel::sources::fixtures::Fault;
 use lintel::sources::fixtures::buildium::{self, BuildiumServer};
+use lintel::sources::http::HttpSettings;
 use lintel::sources::json::{JsonSource, JsonSourceConfig};
 use lintel::sources::{PullKind, Source, SourceError};
 
@@ -23,10 +24,13 @@ fn setup(tenants: usize) -> Setup {
     let server = BuildiumServer::start(buildium::tenants(tenants)).expect("server");
     let config = BuildiumConfig {
         page_size: 5,
-        retries: 2,
-        retry_min: Duration::from_millis(1),
-        retry_max: Duration::from_millis(10),
-        timeout: Duration::from_millis(300),
+        http: HttpSettings {
+            retries: 2,
+            retry_min: Duration::from_millis(1),
+            retry_max: Duration::from_millis(10),
+            timeout: Duration::from_millis(300),
+            ..HttpSettings::default()
+        },
         ..BuildiumConfig::new(
             "buildium",
             &server.base_url(),
@@ -151,10 +155,8 @@ async fn a_ca_file_that_is_not_pem_is_a_config_error() {
     let s = setup(3);
     let bad = s._dir.path().join("ca.pem");
     std::fs::write(&bad, "not a certificate").expect("write");
-    let config = BuildiumConfig {
-        ca_file: Some(bad),
-        ..s.config.clone()
-    };
+    let mut config = s.config.clone();
+    config.http.ca_file = Some(bad);
     let err = BuildiumSource::new(&config).expect_err("bad ca");
     assert!(err.to_string().contains("ca_file"), "{err}");
 }
@@ -197,10 +199,8 @@ async fn truncated_or_invalid_json() {
 async fn body_over_the_size_cap() {
     let s = setup(8);
     s.server.common().fault_on(1, Fault::Oversize(200_000));
-    let config = BuildiumConfig {
-        max_body_bytes: 64 * 1024,
-        ..s.config.clone()
-    };
+    let mut config = s.config.clone();
+    config.http.max_body_bytes = 64 * 1024;
     let err = pull(&config).await.expect_err("too big");
     assert!(
         matches!(&err, SourceError::Body { reason, .. } if reason.contains("max_body_bytes (65536 bytes)")),

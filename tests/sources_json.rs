@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use lintel::config::secret::SecretRef;
 use lintel::sources::fixtures::{Common, Running, basic_auth, serve};
+use lintel::sources::http::HttpSettings;
 use lintel::sources::json::{AuthKind, JsonSource, JsonSourceConfig, Paging, PagingStyle};
 use lintel::sources::{PullKind, Source, SourceError};
 use serde_json::{Value, json};
@@ -95,8 +96,11 @@ fn config(server: &Running, paging: Paging) -> JsonSourceConfig {
     JsonSourceConfig {
         records: "data".into(),
         paging,
-        retry_min: Duration::from_millis(1),
-        retry_max: Duration::from_millis(5),
+        http: HttpSettings {
+            retry_min: Duration::from_millis(1),
+            retry_max: Duration::from_millis(5),
+            ..HttpSettings::default()
+        },
         ..JsonSourceConfig::new("json", format!("{}/r", server.base_url()))
     }
 }

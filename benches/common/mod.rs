@@ -377,7 +377,7 @@ pub async fn seed_store(store: &Store, config: &Config, pull: &Pull, now: Timest
     for controller in CONTROLLERS {
         let pending = store.outbox(controller).expect("outbox");
         for chunk in pending.chunks(2_000) {
-            store.ack(controller, chunk).await.expect("seed acks");
+            store.ack(controller, chunk, &[]).await.expect("seed acks");
         }
         assert_eq!(store.outbox_len(controller), 0);
     }

@@ -79,6 +79,22 @@ fn policy(text: &str) -> Policy {
     Policy::new(&Config::parse(text, "test").expect("test config is valid"))
 }
 
+/// A UTC site with one controller, `c`; `rest` adds its doors and groups.
+fn one_controller(rest: &str) -> Policy {
+    policy(&format!(
+        r#"
+[site]
+name = "test"
+timezone = "UTC"
+
+[[controller]]
+name = "c"
+kind = "modbus-tcp"
+address = "127.0.0.1:502"
+{rest}"#
+    ))
+}
+
 fn site() -> Policy {
     policy(SITE)
 }
@@ -242,16 +258,8 @@ fn staff_does_not_match_a_resident_only_group() {
 
 #[test]
 fn group_without_match_applies_to_every_type() {
-    let text = r#"
-[site]
-name = "test"
-timezone = "UTC"
-
-[[controller]]
-name = "c"
-kind = "modbus-tcp"
-address = "127.0.0.1:502"
-
+    let policy = one_controller(
+        r#"
 [[door]]
 name = "d"
 controller = "c"
@@ -260,8 +268,8 @@ index = 5
 [[group]]
 name = "all"
 doors = ["d"]
-"#;
-    let policy = policy(text);
+"#,
+    );
     for ty in [
         PersonType::Resident,
         PersonType::Staff,
@@ -506,16 +514,8 @@ match = {{ person_type = \"vendor\", tags = [\"board\", \"janitor\"] }}
 #[test]
 fn groups_match_by_building_case_insensitively() {
     // Two buildings share the garage; each opens only its own lobby.
-    let text = r#"
-[site]
-name = "test"
-timezone = "UTC"
-
-[[controller]]
-name = "c"
-kind = "modbus-tcp"
-address = "127.0.0.1:502"
-
+    let policy = one_controller(
+        r#"
 [[door]]
 name = "east-lobby"
 controller = "c"
@@ -540,8 +540,8 @@ match = { buildings = ["East Tower"] }
 name = "west"
 doors = ["west-lobby", "garage"]
 match = { buildings = ["West", "west annex"], person_type = "resident" }
-"#;
-    let policy = policy(text);
+"#,
+    );
     let mut p = person("p1");
     assert!(doors_of(&policy, &p).is_none(), "no building, no group");
 

@@ -59,10 +59,11 @@ fn request_of(command: Command) -> Result<(ClientArgs, Request), String> {
             person_type,
             client,
         }) => {
-            let person_type: PersonType =
-                serde_json::from_value(Value::String(person_type.clone())).map_err(|_| {
-                    format!("--type `{person_type}` is not one of resident, staff, vendor, visitor")
-                })?;
+            let person_type: PersonType = choice(
+                "--type",
+                &person_type,
+                "one of resident, staff, vendor, visitor",
+            )?;
             let new = NewPerson {
                 first_name: first,
                 last_name: last,
@@ -117,8 +118,7 @@ fn request_of(command: Command) -> Result<(ClientArgs, Request), String> {
             dry_run,
             client,
         }) => {
-            let csv = std::fs::read_to_string(&file)
-                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let csv = read(&file)?;
             (client, Request::CredentialsImport { csv, dry_run })
         }
         Command::Credentials(CredentialsCommand::Enroll {
@@ -208,10 +208,7 @@ fn request_of(command: Command) -> Result<(ClientArgs, Request), String> {
         Command::Visitors(VisitorsCommand::List { origin, client }) => {
             let origin = match origin {
                 None => None,
-                Some(o) => Some(
-                    serde_json::from_value::<PassOrigin>(Value::String(o.clone()))
-                        .map_err(|_| format!("--origin `{o}` is not local or cloud"))?,
-                ),
+                Some(o) => Some(choice::<PassOrigin>("--origin", &o, "local or cloud")?),
             };
             (client, Request::VisitorsList { origin })
         }
@@ -263,14 +260,24 @@ fn request_of(command: Command) -> Result<(ClientArgs, Request), String> {
             impact: true,
             client,
         } => {
-            let text = std::fs::read_to_string(&config.config)
-                .map_err(|e| format!("cannot read {}: {e}", config.config.display()))?;
-            (client, Request::Impact { config: text })
+            let config = read(&config.config)?;
+            (client, Request::Impact { config })
         }
         Command::Run(_) | Command::Demo { .. } | Command::CheckConfig { .. } | Command::Sim(_) => {
             return Err("not a client command".into());
         }
     })
+}
+
+/// A flag's word read as the enum it names (`what` lists the words, for the error).
+fn choice<T: serde::de::DeserializeOwned>(flag: &str, word: &str, what: &str) -> Result<T, String> {
+    serde_json::from_value(Value::String(word.to_string()))
+        .map_err(|_| format!("{flag} `{word}` is not {what}"))
+}
+
+/// A file the client sends to the daemon.
+fn read(path: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 fn door_change(
@@ -322,5 +329,50 @@ pub async fn run(command: Command) -> ExitCode {
             eprintln!("lintel: the daemon's answer could not be read: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::args::Cli;
+
+    fn request_for(args: &[&str]) -> Result<Request, String> {
+        let cli = Cli::try_parse_from([&["lintel"], args].concat()).expect("valid arguments");
+        request_of(cli.command).map(|(_, request)| request)
+    }
+
+    #[test]
+    fn enum_flags_are_read_and_bad_words_named() {
+        let Ok(Request::PeopleAdd(new)) = request_for(&[
+            "people", "add", "--first", "A", "--last", "B", "--type", "staff",
+        ]) else {
+            panic!("people add");
+        };
+        assert_eq!(new.person_type, PersonType::Staff);
+        let err = request_for(&[
+            "people", "add", "--first", "A", "--last", "B", "--type", "cat",
+        ])
+        .expect_err("cat");
+        assert_eq!(
+            err,
+            "--type `cat` is not one of resident, staff, vendor, visitor"
+        );
+        assert!(matches!(
+            request_for(&["visitors", "list", "--origin", "cloud"]),
+            Ok(Request::VisitorsList {
+                origin: Some(PassOrigin::Cloud)
+            })
+        ));
+        let err = request_for(&["visitors", "list", "--origin", "moon"]).expect_err("moon");
+        assert_eq!(err, "--origin `moon` is not local or cloud");
+        let err = request_for(&["credentials", "import", "/nonexistent/cards.csv"])
+            .expect_err("missing file");
+        assert!(
+            err.starts_with("cannot read /nonexistent/cards.csv: "),
+            "{err}"
+        );
     }
 }

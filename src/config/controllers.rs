@@ -139,7 +139,7 @@ pub struct ModbusRtuConfig {
     #[serde(default = "default_timeout", with = "duration")]
     pub response_timeout: Duration,
     /// Silence kept between frames; default t3.5 at `baud` (1.75 ms above 19200 baud).
-    #[serde(default, with = "optional_duration")]
+    #[serde(default, with = "duration::optional")]
     pub inter_frame_delay: Option<Duration>,
     /// The kernel's RS-485 mode for the port; absent = leave the port as it is.
     #[serde(default)]
@@ -395,17 +395,6 @@ fn default_reconnect_min() -> Duration {
 
 fn default_reconnect_max() -> Duration {
     Duration::from_secs(60)
-}
-
-/// An optional duration string.
-mod optional_duration {
-    use std::time::Duration;
-
-    use serde::Deserializer;
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        super::duration::deserialize(d).map(Some)
-    }
 }
 
 fn hal_error(key: &str, e: lintel_hal::Error) -> ConfigError {

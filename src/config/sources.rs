@@ -1,6 +1,7 @@
 //! `[[source]]` tables: one variant per source kind, each with its own keys, plus the schedule
-//! keys every kind shares (`incremental_every`, `full_reconcile`, `max_lookback`), which are taken
-//! out of the table here before the kind's own keys are parsed.
+//! keys every kind shares (`incremental_every`, `full_reconcile`, `max_lookback`) and the
+//! connection keys every HTTP kind shares ([`HttpSettings`]), which are taken out of the table
+//! here before the kind's own keys are parsed.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use crate::sources::appfolio::{AppFolioConfig, AppFolioSource};
 use crate::sources::buildium::{BuildiumConfig, BuildiumSource};
 use crate::sources::csv::{CsvSource, CsvSourceConfig};
 use crate::sources::entrata::{EntrataConfig, EntrataSource};
+use crate::sources::http::HttpSettings;
 use crate::sources::json::{JsonSource, JsonSourceConfig};
 use crate::sources::{Schedule, Source, SourceError};
 
@@ -131,7 +133,7 @@ impl SourceConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ScheduleKeys {
-    #[serde(default, with = "optional_duration")]
+    #[serde(default, with = "crate::config::duration::optional")]
     incremental_every: Option<Duration>,
     #[serde(default = "default_full_reconcile")]
     full_reconcile: String,
@@ -147,24 +149,27 @@ fn default_max_lookback() -> Duration {
     crate::sources::DEFAULT_MAX_LOOKBACK
 }
 
-mod optional_duration {
-    use std::time::Duration;
-
-    use serde::Deserializer;
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        crate::config::duration::deserialize(d).map(Some)
+/// Takes `keys` out of `table` and parses them on their own, as `T`.
+fn take_keys<T: serde::de::DeserializeOwned>(
+    table: &mut toml::Table,
+    keys: &[&str],
+    kind: &str,
+) -> Result<T, String> {
+    let mut taken = toml::Table::new();
+    for key in keys {
+        if let Some(value) = table.remove(*key) {
+            taken.insert(key.to_string(), value);
+        }
     }
+    parse(taken, "[[source]]", kind)
 }
 
 fn take_schedule(table: &mut toml::Table, kind: &str) -> Result<Schedule, String> {
-    let mut keys = toml::Table::new();
-    for key in ["incremental_every", "full_reconcile", "max_lookback"] {
-        if let Some(value) = table.remove(key) {
-            keys.insert(key.to_string(), value);
-        }
-    }
-    let parsed: ScheduleKeys = parse(keys, "[[source]]", kind)?;
+    let parsed: ScheduleKeys = take_keys(
+        table,
+        &["incremental_every", "full_reconcile", "max_lookback"],
+        kind,
+    )?;
     Ok(Schedule {
         incremental_every: parsed.incremental_every,
         full_reconcile: parsed.full_reconcile,
@@ -179,9 +184,15 @@ impl TryFrom<toml::Table> for SourceConfig {
         let kind = take_kind(&mut table, "[[source]]")?;
         let schedule = take_schedule(&mut table, &kind)?;
         let section = "[[source]]";
+        let http: HttpSettings = match kind.as_str() {
+            "json" | "buildium" | "appfolio" | "entrata" => {
+                take_keys(&mut table, &HttpSettings::KEYS, &kind)?
+            }
+            _ => HttpSettings::default(),
+        };
         let config = match kind.as_str() {
             "json" => parse::<JsonSourceConfig>(table, section, &kind).map(|mut c| {
-                c.schedule = schedule;
+                (c.schedule, c.http) = (schedule, http);
                 SourceConfig::Json(Box::new(c))
             }),
             "csv" => parse::<CsvSourceConfig>(table, section, &kind).map(|mut c| {
@@ -189,15 +200,15 @@ impl TryFrom<toml::Table> for SourceConfig {
                 SourceConfig::Csv(c)
             }),
             "buildium" => parse::<BuildiumConfig>(table, section, &kind).map(|mut c| {
-                c.schedule = schedule;
+                (c.schedule, c.http) = (schedule, http);
                 SourceConfig::Buildium(Box::new(c))
             }),
             "appfolio" => parse::<AppFolioConfig>(table, section, &kind).map(|mut c| {
-                c.schedule = schedule;
+                (c.schedule, c.http) = (schedule, http);
                 SourceConfig::AppFolio(Box::new(c))
             }),
             "entrata" => parse::<EntrataConfig>(table, section, &kind).map(|mut c| {
-                c.schedule = schedule;
+                (c.schedule, c.http) = (schedule, http);
                 SourceConfig::Entrata(Box::new(c))
             }),
             _ => Err(format!(
@@ -235,6 +246,33 @@ mod tests {
         assert_eq!(c.schedule(), &Schedule::default());
         assert!(!c.supports_incremental());
         c.validate().expect("valid");
+    }
+
+    #[test]
+    fn http_keys_go_to_the_http_settings_of_http_kinds_only() {
+        let c = parse_one(
+            "kind = \"buildium\"\nname = \"b\"\nclient_id = \"c\"\nsecret = { env = \"X\" }\n\
+             timeout = \"5s\"\nretries = 1\nmax_body_bytes = 10",
+        )
+        .expect("parse");
+        let SourceConfig::Buildium(b) = c else {
+            panic!("buildium");
+        };
+        assert_eq!(
+            b.http,
+            HttpSettings {
+                timeout: Duration::from_secs(5),
+                retries: 1,
+                max_body_bytes: 10,
+                ..HttpSettings::default()
+            }
+        );
+        let err =
+            parse_one("kind = \"json\"\nname = \"j\"\nurl = \"https://x/\"\ntimeout = \"soon\"")
+                .expect_err("bad duration");
+        assert!(err.contains("timeout") || err.contains("soon"), "{err}");
+        parse_one("kind = \"csv\"\nname = \"r\"\npath = \"/x.csv\"\ntimeout = \"5s\"")
+            .expect_err("csv has no HTTP keys");
     }
 
     #[test]

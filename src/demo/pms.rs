@@ -233,12 +233,12 @@ async fn residents_handler(State(shared): State<Arc<Shared>>, headers: HeaderMap
     axum::Json(json!({"residents": state.residents})).into_response()
 }
 
-const FIRST_NAMES: [&str; 16] = [
+pub(crate) const FIRST_NAMES: [&str; 16] = [
     "Arlo", "Brisa", "Cato", "Delphine", "Emrys", "Fenna", "Galen", "Hollis", "Ione", "Jory",
     "Kestra", "Linnea", "Marlo", "Nerys", "Orrin", "Pell",
 ];
 
-const LAST_NAMES: [&str; 15] = [
+pub(crate) const LAST_NAMES: [&str; 15] = [
     "Ashgrove",
     "Brindlecombe",
     "Corriveau",

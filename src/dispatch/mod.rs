@@ -2,12 +2,10 @@
 //! controller that drains them — revocations first — through the hal, verifies the
 //! controller's table by readback and repairs drift.
 
-mod backoff;
 mod plan;
 mod verify;
 mod worker;
 
-pub use backoff::backoff;
 pub use plan::{Plan, plan_controller};
 pub(crate) use worker::lock;
 pub use worker::{ControllerStatus, Driver, Worker};

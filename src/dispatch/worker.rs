@@ -18,8 +18,8 @@ use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::backoff;
 use super::verify::{self, Pending};
+use crate::backoff::backoff;
 use crate::config::DispatchConfig;
 use crate::store::{Activity, OutboxEntry, Outcome, Store};
 
@@ -355,11 +355,7 @@ impl Worker {
                 format!("controller confirmed {granted} grant(s)"),
             ));
         }
-        let stored = async {
-            self.store.ack(&self.name, confirmed).await?;
-            self.store.log(entries).await
-        };
-        match stored.await {
+        match self.store.ack(&self.name, confirmed, &entries).await {
             Ok(()) => {
                 let mut status = lock(&self.status);
                 status.online = Some(true);

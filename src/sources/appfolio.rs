@@ -22,9 +22,7 @@
 //! no documented building or property name, so records have no building.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -32,7 +30,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::fields::RawFields;
-use super::http::{HttpClient, HttpSettings, defaults, redact_url, same_origin};
+use super::http::{HttpClient, HttpSettings, redact_url, same_origin};
 use super::value::{date_part, id, kind, lookup, text};
 use super::{Pull, PullKind, Schedule, SkippedRecord, Source, SourceError, SourceRecord, status};
 use crate::config::secret::{Secret, SecretRef};
@@ -70,18 +68,9 @@ pub struct AppFolioConfig {
     /// Stack v0 tenants API for incremental pulls (partner-gated); unset = every pull is full.
     #[serde(default)]
     pub v0: Option<V0Config>,
-    #[serde(default = "defaults::timeout", with = "crate::config::duration")]
-    pub timeout: Duration,
-    #[serde(default = "defaults::max_body_bytes")]
-    pub max_body_bytes: u64,
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    #[serde(default = "defaults::retries")]
-    pub retries: u32,
-    #[serde(default = "defaults::retry_min", with = "crate::config::duration")]
-    pub retry_min: Duration,
-    #[serde(default = "defaults::retry_max", with = "crate::config::duration")]
-    pub retry_max: Duration,
+    /// The shared connection keys (taken out of the table by the config parser).
+    #[serde(skip)]
+    pub http: HttpSettings,
     #[serde(skip)]
     pub schedule: Schedule,
 }
@@ -128,24 +117,8 @@ impl AppFolioConfig {
             filters: toml::Table::new(),
             status_map: BTreeMap::new(),
             v0: None,
-            timeout: defaults::timeout(),
-            max_body_bytes: defaults::max_body_bytes(),
-            ca_file: None,
-            retries: defaults::retries(),
-            retry_min: defaults::retry_min(),
-            retry_max: defaults::retry_max(),
+            http: HttpSettings::default(),
             schedule: Schedule::default(),
-        }
-    }
-
-    pub fn http(&self) -> HttpSettings {
-        HttpSettings {
-            timeout: self.timeout,
-            max_body_bytes: self.max_body_bytes,
-            ca_file: self.ca_file.clone(),
-            retries: self.retries,
-            retry_min: self.retry_min,
-            retry_max: self.retry_max,
         }
     }
 
@@ -186,7 +159,7 @@ impl AppFolioConfig {
                 return Err("v0.page_size: must be at least 1".to_string());
             }
         }
-        self.http().validate()
+        self.http.validate()
     }
 }
 
@@ -203,6 +176,18 @@ struct V0 {
     user: String,
     secret: Secret,
     page_size: u32,
+}
+
+/// Where a paged listing keeps its rows and the link to its next page.
+struct Listing<'a> {
+    /// The key of each page's array of rows.
+    rows: &'static str,
+    /// The key of the next page's link; null, empty or absent ends the listing.
+    next: &'static str,
+    /// The link is a path resolved against `base` (else a URL resolved against the page).
+    next_is_path: bool,
+    /// Credentials go only to this origin, so every page must stay on it.
+    base: &'a reqwest::Url,
 }
 
 /// The AppFolio source.
@@ -257,7 +242,7 @@ impl AppFolioSource {
         };
         let filters =
             serde_json::to_value(&config.filters).map_err(|e| invalid(format!("filters: {e}")))?;
-        let http = HttpClient::new(&base_text, &config.http()).map_err(invalid)?;
+        let http = HttpClient::new(&base_text, &config.http).map_err(invalid)?;
         Ok(AppFolioSource {
             name: config.name.clone(),
             base,
@@ -287,7 +272,37 @@ impl AppFolioSource {
             "{}/api/v2/reports/{report}.json",
             self.base.path().trim_end_matches('/')
         ));
-        let mut next = Some(url);
+        let (user, password) = (self.user.clone(), self.secret.expose().to_string());
+        let body = self.filters.clone();
+        let listing = Listing {
+            rows: "results",
+            next: "next_page_url",
+            next_is_path: false,
+            base: &self.base,
+        };
+        self.listing(url, listing, &move |c: &reqwest::Client, target: &str| {
+            c.post(target)
+                .basic_auth(&user, Some(&password))
+                .header("Accept", "application/json")
+                .json(&body)
+        })
+        .await
+    }
+
+    /// Every row of a paged listing: `request` makes the request for one page's URL.
+    async fn listing(
+        &self,
+        first: reqwest::Url,
+        listing: Listing<'_>,
+        request: &(dyn Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder + Send + Sync),
+    ) -> Result<Vec<Value>, SourceError> {
+        let Listing {
+            rows: rows_key,
+            next: next_key,
+            next_is_path,
+            base,
+        } = listing;
+        let mut next = Some(first);
         let mut rows = Vec::new();
         let mut pages = 0;
         while let Some(url) = next.take() {
@@ -299,45 +314,40 @@ impl AppFolioSource {
                 });
             }
             let target = url.to_string();
-            let (user, password) = (self.user.clone(), self.secret.expose().to_string());
-            let body = self.filters.clone();
             let response = self
                 .http
-                .send(&target, &{
-                    let target = target.clone();
-                    move |c: &reqwest::Client| {
-                        c.post(&target)
-                            .basic_auth(&user, Some(&password))
-                            .header("Accept", "application/json")
-                            .json(&body)
-                    }
-                })
+                .send(&target, &|c: &reqwest::Client| request(c, &target))
                 .await?;
             let document = response.json()?;
             let bad = |reason: String| SourceError::Body {
                 url: response.url.clone(),
                 reason,
             };
-            match document.get("results") {
+            match document.get(rows_key) {
                 Some(Value::Array(page)) => rows.extend(page.iter().cloned()),
                 Some(other) => {
                     return Err(bad(format!(
-                        "results: expected an array, found {}",
+                        "{rows_key}: expected an array, found {}",
                         kind(other)
                     )));
                 }
-                None => return Err(bad("no results array".to_string())),
+                None => return Err(bad(format!("no {rows_key} array"))),
             }
-            next = match document.get("next_page_url") {
+            next = match document.get(next_key) {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) if s.trim().is_empty() => None,
                 Some(Value::String(s)) => {
-                    let n = url
+                    let (against, noun) = if next_is_path {
+                        (base, "a path")
+                    } else {
+                        (&url, "a URL")
+                    };
+                    let n = against
                         .join(s.trim())
-                        .map_err(|e| bad(format!("next_page_url is not a URL: {e}")))?;
-                    if !same_origin(&self.base, &n) {
+                        .map_err(|e| bad(format!("{next_key} is not {noun}: {e}")))?;
+                    if !same_origin(base, &n) {
                         return Err(bad(format!(
-                            "next_page_url points to another host ({}); credentials are only \
+                            "{next_key} points to another host ({}); credentials are only \
                              sent to the configured one",
                             n.origin().ascii_serialization()
                         )));
@@ -346,7 +356,7 @@ impl AppFolioSource {
                 }
                 Some(other) => {
                     return Err(bad(format!(
-                        "next_page_url: expected a string or null, found {}",
+                        "{next_key}: expected a string or null, found {}",
                         kind(other)
                     )));
                 }
@@ -394,68 +404,22 @@ impl AppFolioSource {
             )
             .append_pair("page[number]", "1")
             .append_pair("page[size]", &v0.page_size.to_string());
-        let mut next = Some(url);
-        let mut rows = Vec::new();
-        let mut pages = 0;
-        while let Some(url) = next.take() {
-            pages += 1;
-            if pages > MAX_PAGES {
-                return Err(SourceError::Incomplete {
-                    url: redact_url(url.as_str()),
-                    reason: format!("more than {MAX_PAGES} pages"),
-                });
-            }
-            let target = url.to_string();
-            let (user, password) = (v0.user.clone(), v0.secret.expose().to_string());
-            let developer = v0.developer_id.clone();
-            let response = self
-                .http
-                .send(&target, &{
-                    let target = target.clone();
-                    move |c: &reqwest::Client| {
-                        c.get(&target)
-                            .basic_auth(&user, Some(&password))
-                            .header("X-AppFolio-Developer-ID", developer.as_str())
-                            .header("Accept", "application/json")
-                    }
-                })
-                .await?;
-            let document = response.json()?;
-            let bad = |reason: String| SourceError::Body {
-                url: response.url.clone(),
-                reason,
-            };
-            match document.get("data") {
-                Some(Value::Array(page)) => rows.extend(page.iter().cloned()),
-                Some(other) => {
-                    return Err(bad(format!(
-                        "data: expected an array, found {}",
-                        kind(other)
-                    )));
-                }
-                None => return Err(bad("no data array".to_string())),
-            }
-            next = match document.get("next_page_path") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) if s.trim().is_empty() => None,
-                Some(Value::String(s)) => {
-                    let n = v0
-                        .base
-                        .join(s.trim())
-                        .map_err(|e| bad(format!("next_page_path is not a path: {e}")))?;
-                    if !same_origin(&v0.base, &n) {
-                        return Err(bad("next_page_path points to another host".to_string()));
-                    }
-                    Some(n)
-                }
-                Some(other) => {
-                    return Err(bad(format!(
-                        "next_page_path: expected a string or null, found {}",
-                        kind(other)
-                    )));
-                }
-            };
-        }
+        let (user, password) = (v0.user.clone(), v0.secret.expose().to_string());
+        let developer = v0.developer_id.clone();
+        let listing = Listing {
+            rows: "data",
+            next: "next_page_path",
+            next_is_path: true,
+            base: &v0.base,
+        };
+        let rows = self
+            .listing(url, listing, &move |c: &reqwest::Client, target: &str| {
+                c.get(target)
+                    .basic_auth(&user, Some(&password))
+                    .header("X-AppFolio-Developer-ID", developer.as_str())
+                    .header("Accept", "application/json")
+            })
+            .await?;
         let known = self.known();
         let mut pull = Pull {
             changes_only: true,

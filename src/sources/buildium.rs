@@ -18,19 +18,16 @@
 //! building or property name, so records have no building and `buildings` group rules never
 //! match them.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::fields::RawFields;
-use super::http::{HttpClient, HttpSettings, defaults};
+use super::http::{HttpClient, HttpSettings, secret_header};
 use super::value::{array, date_part, flag, id, kind, text};
 use super::{Pull, PullKind, Schedule, SkippedRecord, Source, SourceError, SourceRecord, status};
-use crate::config::secret::{Secret, SecretRef};
+use crate::config::secret::SecretRef;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.buildium.com";
 /// Buildium's maximum page size (larger values are capped by the API).
@@ -63,18 +60,9 @@ pub struct BuildiumConfig {
     /// Only these properties (`propertyids`, chunked to keep the query short); empty = all.
     #[serde(default)]
     pub property_ids: Vec<u32>,
-    #[serde(default = "defaults::timeout", with = "crate::config::duration")]
-    pub timeout: Duration,
-    #[serde(default = "defaults::max_body_bytes")]
-    pub max_body_bytes: u64,
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    #[serde(default = "defaults::retries")]
-    pub retries: u32,
-    #[serde(default = "defaults::retry_min", with = "crate::config::duration")]
-    pub retry_min: Duration,
-    #[serde(default = "defaults::retry_max", with = "crate::config::duration")]
-    pub retry_max: Duration,
+    /// The shared connection keys (taken out of the table by the config parser).
+    #[serde(skip)]
+    pub http: HttpSettings,
     #[serde(skip)]
     pub schedule: Schedule,
 }
@@ -104,24 +92,8 @@ impl BuildiumConfig {
             page_size: MAX_PAGE_SIZE,
             lease_term_statuses: default_lease_term_statuses(),
             property_ids: Vec::new(),
-            timeout: defaults::timeout(),
-            max_body_bytes: defaults::max_body_bytes(),
-            ca_file: None,
-            retries: defaults::retries(),
-            retry_min: defaults::retry_min(),
-            retry_max: defaults::retry_max(),
+            http: HttpSettings::default(),
             schedule: Schedule::default(),
-        }
-    }
-
-    pub fn http(&self) -> HttpSettings {
-        HttpSettings {
-            timeout: self.timeout,
-            max_body_bytes: self.max_body_bytes,
-            ca_file: self.ca_file.clone(),
-            retries: self.retries,
-            retry_min: self.retry_min,
-            retry_max: self.retry_max,
         }
     }
 
@@ -149,7 +121,7 @@ impl BuildiumConfig {
                 ));
             }
         }
-        self.http().validate()
+        self.http.validate()
     }
 }
 
@@ -158,7 +130,8 @@ pub struct BuildiumSource {
     name: String,
     base: reqwest::Url,
     client_id: String,
-    secret: Secret,
+    /// The `x-buildium-client-secret` value (marked sensitive).
+    secret: reqwest::header::HeaderValue,
     page_size: u32,
     lease_term_statuses: Vec<String>,
     property_ids: Vec<u32>,
@@ -182,13 +155,10 @@ impl BuildiumSource {
         config.validate().map_err(invalid)?;
         let base =
             super::http::check_base_url("base_url", &config.base_url, true).map_err(invalid)?;
-        let secret = config.secret.load()?;
-        if reqwest::header::HeaderValue::from_str(secret.expose()).is_err() {
-            return Err(invalid(
-                "secret: contains characters not allowed in an HTTP header".to_string(),
-            ));
-        }
-        let http = HttpClient::new(&config.base_url, &config.http()).map_err(invalid)?;
+        let secret = secret_header(config.secret.load()?.expose()).ok_or_else(|| {
+            invalid("secret: contains characters not allowed in an HTTP header".to_string())
+        })?;
+        let http = HttpClient::new(&config.base_url, &config.http).map_err(invalid)?;
         Ok(BuildiumSource {
             name: config.name.clone(),
             base,
@@ -258,9 +228,7 @@ impl BuildiumSource {
 
     async fn get(&self, url: &str) -> Result<super::http::Response, SourceError> {
         let client_id = self.client_id.clone();
-        let mut secret = reqwest::header::HeaderValue::from_str(self.secret.expose())
-            .map_err(|_| SourceError::Config("secret is not a valid header value".into()))?;
-        secret.set_sensitive(true);
+        let secret = self.secret.clone();
         let target = url.to_string();
         self.http
             .send(url, &move |c: &reqwest::Client| {
@@ -539,6 +507,7 @@ mod tests {
     use super::*;
     use crate::sources::fixtures::buildium::{Lease, tenant};
     use serde_json::json;
+    use std::time::Duration;
 
     fn record(t: &Value) -> Result<SourceRecord, SkippedRecord> {
         tenant_record(0, t)
@@ -650,8 +619,8 @@ mod tests {
         assert_eq!(cfg.base_url, DEFAULT_BASE_URL);
         assert_eq!(cfg.page_size, 1000);
         assert_eq!(cfg.lease_term_statuses, ["Active", "Future"]);
-        assert_eq!(cfg.retries, 3);
-        assert_eq!(cfg.retry_min, Duration::from_millis(200));
+        assert_eq!(cfg.http.retries, 3);
+        assert_eq!(cfg.http.retry_min, Duration::from_millis(200));
         cfg.validate().expect("valid");
         for (bad, key) in [
             (

@@ -29,8 +29,6 @@
 //! or property name, so records have no building.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::civil::Date;
@@ -40,7 +38,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use super::fields::{RawFields, parse_date};
-use super::http::{HttpClient, HttpSettings, defaults};
+use super::http::{HttpClient, HttpSettings, secret_header};
 use super::value::{id, kind, lookup, text, wrapped};
 use super::{Pull, PullKind, Schedule, SkippedRecord, Source, SourceError, SourceRecord, status};
 use crate::config::secret::{Secret, SecretRef};
@@ -97,18 +95,9 @@ pub struct EntrataConfig {
     /// Incremental windows reach this many days past today (move-ins and move-outs ahead).
     #[serde(default = "default_window_ahead_days")]
     pub window_ahead_days: u32,
-    #[serde(default = "defaults::timeout", with = "crate::config::duration")]
-    pub timeout: Duration,
-    #[serde(default = "defaults::max_body_bytes")]
-    pub max_body_bytes: u64,
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    #[serde(default = "defaults::retries")]
-    pub retries: u32,
-    #[serde(default = "defaults::retry_min", with = "crate::config::duration")]
-    pub retry_min: Duration,
-    #[serde(default = "defaults::retry_max", with = "crate::config::duration")]
-    pub retry_max: Duration,
+    /// The shared connection keys (taken out of the table by the config parser).
+    #[serde(skip)]
+    pub http: HttpSettings,
     #[serde(skip)]
     pub schedule: Schedule,
 }
@@ -184,24 +173,8 @@ impl EntrataConfig {
             status_ids: BTreeMap::new(),
             lease_status_type_ids: None,
             window_ahead_days: default_window_ahead_days(),
-            timeout: defaults::timeout(),
-            max_body_bytes: defaults::max_body_bytes(),
-            ca_file: None,
-            retries: defaults::retries(),
-            retry_min: defaults::retry_min(),
-            retry_max: defaults::retry_max(),
+            http: HttpSettings::default(),
             schedule: Schedule::default(),
-        }
-    }
-
-    pub fn http(&self) -> HttpSettings {
-        HttpSettings {
-            timeout: self.timeout,
-            max_body_bytes: self.max_body_bytes,
-            ca_file: self.ca_file.clone(),
-            retries: self.retries,
-            retry_min: self.retry_min,
-            retry_max: self.retry_max,
         }
     }
 
@@ -276,7 +249,7 @@ impl EntrataConfig {
         {
             return Err("lease_status_type_ids: must not be empty".to_string());
         }
-        self.http().validate()
+        self.http.validate()
     }
 }
 
@@ -314,9 +287,7 @@ impl EntrataSource {
         config.validate().map_err(invalid)?;
         let base = config.service_base().map_err(invalid)?;
         let secret = config.secret.load()?;
-        if config.auth == EntrataAuth::ApiKey
-            && reqwest::header::HeaderValue::from_str(secret.expose()).is_err()
-        {
+        if config.auth == EntrataAuth::ApiKey && secret_header(secret.expose()).is_none() {
             return Err(invalid("secret: not a valid header value".to_string()));
         }
         let status_map = config.status_map();
@@ -336,7 +307,7 @@ impl EntrataSource {
         };
         let tz =
             TimeZone::get(&config.time_zone).map_err(|e| invalid(format!("time_zone: {e}")))?;
-        let http = HttpClient::new(&base, &config.http()).map_err(invalid)?;
+        let http = HttpClient::new(&base, &config.http).map_err(invalid)?;
         Ok(EntrataSource {
             name: config.name.clone(),
             base,
@@ -380,9 +351,8 @@ impl EntrataSource {
                     match auth {
                         EntrataAuth::Basic => request.basic_auth(&user, Some(&secret)),
                         EntrataAuth::ApiKey => {
-                            let mut key = reqwest::header::HeaderValue::from_str(&secret)
-                                .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
-                            key.set_sensitive(true);
+                            let key = secret_header(&secret)
+                                .unwrap_or_else(|| reqwest::header::HeaderValue::from_static(""));
                             request.header("X-Api-Key", key)
                         }
                     }

@@ -26,14 +26,24 @@ pub const DEFAULT_RETRY_MIN: Duration = Duration::from_millis(200);
 /// Default longest retry delay; a server asking for a longer wait fails the pull instead.
 pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(30);
 
-/// Connection settings every HTTP adapter shares (each adapter's config carries these keys).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Connection settings every HTTP adapter shares. Their keys sit in each `[[source]]` table
+/// beside the adapter's own; the config parser takes them out before the adapter's keys are
+/// parsed (flattening does not work with `deny_unknown_fields`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
+    /// Whole-request timeout, body included.
+    #[serde(with = "crate::config::duration")]
     pub timeout: Duration,
+    /// A response body larger than this fails the pull.
     pub max_body_bytes: u64,
+    /// Extra PEM CA certificate(s) to trust besides the built-in web roots (for a private CA).
     pub ca_file: Option<PathBuf>,
+    /// Retries of one request after a transient failure (timeout, 5xx, 429).
     pub retries: u32,
+    #[serde(with = "crate::config::duration")]
     pub retry_min: Duration,
+    #[serde(with = "crate::config::duration")]
     pub retry_max: Duration,
 }
 
@@ -51,6 +61,16 @@ impl Default for HttpSettings {
 }
 
 impl HttpSettings {
+    /// The keys of a `[[source]]` table that belong here.
+    pub const KEYS: [&str; 6] = [
+        "timeout",
+        "max_body_bytes",
+        "ca_file",
+        "retries",
+        "retry_min",
+        "retry_max",
+    ];
+
     /// Checks the values; the error starts with the key.
     pub fn validate(&self) -> Result<(), String> {
         if self.timeout.is_zero() {
@@ -70,45 +90,6 @@ impl HttpSettings {
         }
         Ok(())
     }
-}
-
-/// Serde defaults for the shared keys, used by each adapter's config struct.
-pub mod defaults {
-    use std::time::Duration;
-
-    pub fn timeout() -> Duration {
-        super::DEFAULT_TIMEOUT
-    }
-    pub fn max_body_bytes() -> u64 {
-        super::DEFAULT_MAX_BODY_BYTES
-    }
-    pub fn retries() -> u32 {
-        super::DEFAULT_RETRIES
-    }
-    pub fn retry_min() -> Duration {
-        super::DEFAULT_RETRY_MIN
-    }
-    pub fn retry_max() -> Duration {
-        super::DEFAULT_RETRY_MAX
-    }
-}
-
-/// The connection keys as they appear in a `[[source]]` table (flattening is not possible with
-/// `deny_unknown_fields`, so adapters embed these fields and call [`HttpKeys::settings`]).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct HttpKeys {
-    #[serde(default = "defaults::timeout", with = "crate::config::duration")]
-    pub timeout: Duration,
-    #[serde(default = "defaults::max_body_bytes")]
-    pub max_body_bytes: u64,
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    #[serde(default = "defaults::retries")]
-    pub retries: u32,
-    #[serde(default = "defaults::retry_min", with = "crate::config::duration")]
-    pub retry_min: Duration,
-    #[serde(default = "defaults::retry_max", with = "crate::config::duration")]
-    pub retry_max: Duration,
 }
 
 /// A response that arrived whole and within the size cap.
@@ -414,7 +395,7 @@ pub fn retry_wait(
             humantime::format_duration(settings.retry_max)
         )),
         Some(wait) => Wait::After(wait),
-        None => Wait::After(crate::dispatch::backoff(
+        None => Wait::After(crate::backoff::backoff(
             attempt,
             settings.retry_min,
             settings.retry_max,
@@ -431,6 +412,14 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     }
     let at = super::pms_clock::parse_http_date(value)?;
     Some(Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO))
+}
+
+/// A header value carrying a secret, marked sensitive so that it never shows in debug output;
+/// `None` when the text holds characters a header cannot (the caller's error must not echo it).
+pub fn secret_header(text: &str) -> Option<reqwest::header::HeaderValue> {
+    let mut value = reqwest::header::HeaderValue::from_str(text).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 /// Follows at most 5 redirects, and only within the same scheme, host and port, so that auth

@@ -4,8 +4,6 @@
 //! modified-since query parameter for incremental pulls.
 
 use std::fmt;
-use std::path::PathBuf;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::header::{HeaderName, HeaderValue};
@@ -13,8 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::fields::{Occupant, RawFields, occupant};
-pub use super::http::{DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT};
-use super::http::{HttpClient, HttpSettings, defaults};
+use super::http::{HttpClient, HttpSettings, secret_header};
 use super::value::{kind, lookup};
 use super::{Pull, PullKind, Schedule, SkippedRecord, Source, SourceError};
 use crate::config::secret::{Secret, SecretRef};
@@ -48,25 +45,12 @@ pub struct JsonSourceConfig {
     /// The header value (after the scheme), the bearer token or the basic password.
     #[serde(default)]
     pub secret: Option<SecretRef>,
-    /// Extra PEM CA certificate(s) to trust besides the built-in web roots (for a private CA).
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
     /// Dotted path to the array of records in the response body; "" = the body is the array.
     #[serde(default)]
     pub records: String,
-    /// Whole-request timeout, a humantime string such as "30s".
-    #[serde(default = "defaults::timeout", with = "crate::config::duration")]
-    pub timeout: Duration,
-    /// A response body larger than this fails the pull.
-    #[serde(default = "defaults::max_body_bytes")]
-    pub max_body_bytes: u64,
-    /// Retries of one request after a transient failure (timeout, 5xx, 429).
-    #[serde(default = "defaults::retries")]
-    pub retries: u32,
-    #[serde(default = "defaults::retry_min", with = "crate::config::duration")]
-    pub retry_min: Duration,
-    #[serde(default = "defaults::retry_max", with = "crate::config::duration")]
-    pub retry_max: Duration,
+    /// The shared connection keys (taken out of the table by the config parser).
+    #[serde(skip)]
+    pub http: HttpSettings,
     /// Query parameter carrying "changed since" (UTC `YYYY-MM-DDTHH:MM:SSZ`) on incremental
     /// pulls; unset = the endpoint has no such filter and every pull is full.
     #[serde(default)]
@@ -237,28 +221,12 @@ impl JsonSourceConfig {
             auth_scheme: None,
             username: None,
             secret: None,
-            ca_file: None,
             records: String::new(),
-            timeout: DEFAULT_TIMEOUT,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            retries: defaults::retries(),
-            retry_min: defaults::retry_min(),
-            retry_max: defaults::retry_max(),
+            http: HttpSettings::default(),
             since_param: None,
             paging: Paging::default(),
             fields: FieldMap::default(),
             schedule: Schedule::default(),
-        }
-    }
-
-    pub fn http(&self) -> HttpSettings {
-        HttpSettings {
-            timeout: self.timeout,
-            max_body_bytes: self.max_body_bytes,
-            ca_file: self.ca_file.clone(),
-            retries: self.retries,
-            retry_min: self.retry_min,
-            retry_max: self.retry_max,
         }
     }
 
@@ -335,7 +303,7 @@ impl JsonSourceConfig {
         {
             return Err(format!("auth_scheme: {scheme:?} must be one word"));
         }
-        self.http().validate()?;
+        self.http.validate()?;
         if self.fields.external_id.trim().is_empty() {
             return Err("fields.external_id: must not be empty".to_string());
         }
@@ -414,10 +382,9 @@ impl JsonSource {
 
         let header = |name: HeaderName, text: String| -> Result<Auth, SourceError> {
             // The error must not echo the value: it is the secret.
-            let mut value = HeaderValue::from_str(&text).map_err(|_| {
+            let value = secret_header(&text).ok_or_else(|| {
                 config_error("secret: contains characters not allowed in an HTTP header".into())
             })?;
-            value.set_sensitive(true);
             Ok(Auth::Header(name, value))
         };
         let auth = match (config.auth_kind(), &config.secret) {
@@ -445,7 +412,7 @@ impl JsonSource {
             )),
             _ => None,
         };
-        let http = HttpClient::new(&config.url, &config.http()).map_err(config_error)?;
+        let http = HttpClient::new(&config.url, &config.http).map_err(config_error)?;
         Ok(JsonSource {
             name: config.name.clone(),
             url: config.url.clone(),
@@ -883,12 +850,16 @@ mod tests {
     use crate::demo::pms::PmsServer;
     use jiff::civil::date;
     use serde_json::json;
+    use std::time::Duration;
 
     fn config(server: &PmsServer) -> JsonSourceConfig {
         JsonSourceConfig {
             records: "residents".into(),
-            retry_min: Duration::from_millis(1),
-            retry_max: Duration::from_millis(5),
+            http: HttpSettings {
+                retry_min: Duration::from_millis(1),
+                retry_max: Duration::from_millis(5),
+                ..HttpSettings::default()
+            },
             ..JsonSourceConfig::new("test", server.url())
         }
     }
@@ -1187,10 +1158,8 @@ mod tests {
     #[tokio::test]
     async fn body_over_the_cap_fails_the_pull() {
         let server = PmsServer::start(crate::demo::pms::demo_residents(50)).expect("server");
-        let cfg = JsonSourceConfig {
-            max_body_bytes: 1024,
-            ..config(&server)
-        };
+        let mut cfg = config(&server);
+        cfg.http.max_body_bytes = 1024;
         let err = pull_with(&cfg).await.expect_err("too big");
         assert!(
             matches!(&err, SourceError::Body { reason, .. } if reason.contains("max_body_bytes")),
@@ -1209,9 +1178,18 @@ mod tests {
         assert!(matches!(err, SourceError::Http { .. }), "{err}");
     }
 
+    /// A `kind = "json"` table parsed as the config file parses it.
+    fn parse(text: &str) -> Result<JsonSourceConfig, String> {
+        match toml::from_str(&format!("kind = \"json\"\n{text}")) {
+            Ok(crate::config::SourceConfig::Json(c)) => Ok(*c),
+            Ok(other) => Err(format!("parsed as kind {}", other.kind())),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     #[test]
     fn config_parses_with_defaults_and_rejects_unknown_keys() {
-        let cfg: JsonSourceConfig = toml::from_str(
+        let cfg = parse(
             r#"
             name = "pms"
             url = "https://pms.example/api/residents"
@@ -1227,16 +1205,18 @@ mod tests {
         )
         .expect("parse");
         assert!(cfg.enabled);
-        assert_eq!(cfg.timeout, Duration::from_secs(90));
-        assert_eq!(cfg.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(cfg.http.timeout, Duration::from_secs(90));
+        assert_eq!(
+            cfg.http.max_body_bytes,
+            super::super::http::DEFAULT_MAX_BODY_BYTES
+        );
         assert_eq!(cfg.fields.external_id, "residentId");
         assert_eq!(cfg.fields.first_name, "name.first");
         assert_eq!(cfg.fields.last_name, "last_name");
         assert_eq!(cfg.secret, Some(SecretRef::Env("PMS_TOKEN".into())));
         cfg.validate().expect("valid");
 
-        let minimal: JsonSourceConfig =
-            toml::from_str("name = \"p\"\nurl = \"http://127.0.0.1:1/r\"").expect("parse");
+        let minimal = parse("name = \"p\"\nurl = \"http://127.0.0.1:1/r\"").expect("parse");
         assert_eq!(minimal, JsonSourceConfig::new("p", "http://127.0.0.1:1/r"));
 
         for bad in [
@@ -1244,7 +1224,7 @@ mod tests {
             "name = \"p\"\nurl = \"u\"\n[fields]\nnickname = \"n\"",
             "name = \"p\"\nurl = \"u\"\ntimeout = \"soon\"",
         ] {
-            assert!(toml::from_str::<JsonSourceConfig>(bad).is_err(), "{bad}");
+            assert!(parse(bad).is_err(), "{bad}");
         }
     }
 
@@ -1301,7 +1281,10 @@ mod tests {
             ),
             (
                 JsonSourceConfig {
-                    max_body_bytes: 0,
+                    http: HttpSettings {
+                        max_body_bytes: 0,
+                        ..HttpSettings::default()
+                    },
                     ..base.clone()
                 },
                 "max_body_bytes",

@@ -99,6 +99,9 @@ impl Commit {
     }
 }
 
+/// A key and its encoded value, ready for a transaction.
+type Encoded = ([u8; 8], Vec<u8>);
+
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Our own plain-data types always serialize.
     serde_json::to_vec(value).unwrap_or_default()
@@ -388,14 +391,20 @@ impl Store {
             .unwrap_or_default())
     }
 
+    /// Activity entries with fresh ids, encoded under their keys.
+    fn numbered(&self, entries: &[Activity]) -> Result<Vec<Encoded>, StoreError> {
+        entries
+            .iter()
+            .map(|a| {
+                let id = self.next_id()?;
+                Ok((id.to_be_bytes(), encode(&Activity { id, ..a.clone() })))
+            })
+            .collect()
+    }
+
     /// Writes everything in `commit` atomically, then flushes.
     pub async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
-        let mut activity = Vec::with_capacity(commit.activity.len());
-        for a in &commit.activity {
-            let id = self.next_id()?;
-            let entry = Activity { id, ..a.clone() };
-            activity.push((id.to_be_bytes(), encode(&entry)));
-        }
+        let activity = self.numbered(&commit.activity)?;
         let people: Vec<_> = commit
             .people
             .iter()
@@ -553,10 +562,21 @@ impl Store {
     /// Records that `controller` confirmed `sent`: each leaves the outbox unless a newer change
     /// for the same card replaced it meanwhile, the acked table follows, and a revoked card's
     /// slot is freed once nothing more is pending for it.
-    pub async fn ack(&self, controller: &str, sent: &[OutboxEntry]) -> Result<(), StoreError> {
+    /// `activity` is written in the same transaction, so whoever sees the outbox drained also
+    /// sees what the controller confirmed.
+    pub async fn ack(
+        &self,
+        controller: &str,
+        sent: &[OutboxEntry],
+        activity: &[Activity],
+    ) -> Result<(), StoreError> {
         let _planning = self.planning().await;
-        (&self.outbox, &self.acked, &self.slots)
-            .transaction(|(t_outbox, t_acked, t_slots)| {
+        let activity = self.numbered(activity)?;
+        (&self.outbox, &self.acked, &self.slots, &self.activity)
+            .transaction(|(t_outbox, t_acked, t_slots, t_activity)| {
+                for (key, value) in &activity {
+                    t_activity.insert(key, value.as_slice())?;
+                }
                 for entry in sent {
                     let card = entry.op.change.card();
                     let own = if entry.op.change.is_revoke() {

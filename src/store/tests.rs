@@ -154,6 +154,31 @@ async fn enqueue(store: &Store, entries: Vec<OutboxEntry>) {
     .await;
 }
 
+/// Commits `outbox` together with the slot each entry names, as the planner does.
+async fn queue(store: &Store, outbox: Vec<OutboxEntry>) {
+    let slots = outbox
+        .iter()
+        .map(|e| (e.controller.clone(), e.op.change.card(), e.op.slot))
+        .collect();
+    commit(
+        store,
+        Commit {
+            outbox,
+            slots,
+            ..Commit::default()
+        },
+    )
+    .await;
+}
+
+/// Acknowledges one sent entry.
+async fn ack(store: &Store, entry: &OutboxEntry) {
+    store
+        .ack(&entry.controller, std::slice::from_ref(entry), &[])
+        .await
+        .expect("ack");
+}
+
 /// (seq, card, is_revoke) of every pending entry, in outbox order.
 #[allow(clippy::useless_conversion)]
 fn pending(store: &Store, controller: &str) -> Vec<(u64, u64, bool)> {
@@ -463,15 +488,7 @@ async fn revocations_come_first_across_cards() {
 async fn slot_conflict_aborts_the_whole_commit() {
     let dir = tempdir();
     let store = open(dir.path());
-    commit(
-        &store,
-        Commit {
-            outbox: vec![grant(C, 1, 1, 0)],
-            slots: vec![(C.to_string(), 1, 0)],
-            ..Commit::default()
-        },
-    )
-    .await;
+    queue(&store, vec![grant(C, 1, 1, 0)]).await;
     let before_activity = store.activity(100).expect("reads").len();
 
     let result = store
@@ -509,27 +526,11 @@ async fn reallocating_a_cards_own_slot_is_not_a_conflict() {
     let dir = tempdir();
     let store = open(dir.path());
     for seq in [1, 2] {
-        commit(
-            &store,
-            Commit {
-                outbox: vec![grant(C, seq, 1, 0)],
-                slots: vec![(C.to_string(), 1, 0)],
-                ..Commit::default()
-            },
-        )
-        .await;
+        queue(&store, vec![grant(C, seq, 1, 0)]).await;
     }
     assert_eq!(slots(&store, C), [(0, 1)]);
     // The same slot number on another controller is independent.
-    commit(
-        &store,
-        Commit {
-            slots: vec![("garage".to_string(), 2, 0)],
-            outbox: vec![grant("garage", 3, 2, 0)],
-            ..Commit::default()
-        },
-    )
-    .await;
+    queue(&store, vec![grant("garage", 3, 2, 0)]).await;
     assert_eq!(slots(&store, "garage"), [(0, 2)]);
 }
 
@@ -538,15 +539,7 @@ async fn ack_removes_only_the_entry_that_was_sent() {
     let dir = tempdir();
     let store = open(dir.path());
     let sent = grant(C, 1, 1, 0);
-    commit(
-        &store,
-        Commit {
-            outbox: vec![sent.clone(), grant(C, 5, 9, 1)],
-            slots: vec![(C.to_string(), 1, 0), (C.to_string(), 9, 1)],
-            ..Commit::default()
-        },
-    )
-    .await;
+    queue(&store, vec![sent.clone(), grant(C, 5, 9, 1)]).await;
     // A newer change for card 1 replaces the one in flight.
     let mut newer = grant(C, 2, 1, 0);
     if let Change::Grant(c) = &mut newer.op.change {
@@ -554,10 +547,7 @@ async fn ack_removes_only_the_entry_that_was_sent() {
     }
     enqueue(&store, vec![newer.clone()]).await;
 
-    store
-        .ack(C, std::slice::from_ref(&sent))
-        .await
-        .expect("ack");
+    ack(&store, &sent).await;
     // The controller holds what was sent; the newer entry still has to go out.
     assert_eq!(pending(&store, C), [(2, 1, false), (5, 9, false)]);
     let acked = store.acked(C).expect("reads");
@@ -565,10 +555,7 @@ async fn ack_removes_only_the_entry_that_was_sent() {
     assert_eq!(acked[&1].slot, 0);
     assert_eq!(acked[&1].credential, credential(1));
 
-    store
-        .ack(C, std::slice::from_ref(&newer))
-        .await
-        .expect("ack");
+    ack(&store, &newer).await;
     assert_eq!(pending(&store, C), [(5, 9, false)]);
     assert_eq!(store.acked(C).expect("reads")[&1].credential.doors, 0b1);
     // Acks are per controller.
@@ -580,26 +567,12 @@ async fn revoke_ack_frees_the_slot_when_nothing_else_is_pending() {
     let dir = tempdir();
     let store = open(dir.path());
     let g = grant(C, 1, 1, 4);
-    commit(
-        &store,
-        Commit {
-            outbox: vec![g.clone(), grant(C, 2, 2, 5)],
-            slots: vec![(C.to_string(), 1, 4), (C.to_string(), 2, 5)],
-            ..Commit::default()
-        },
-    )
-    .await;
-    store
-        .ack(C, std::slice::from_ref(&g))
-        .await
-        .expect("ack grant");
+    queue(&store, vec![g.clone(), grant(C, 2, 2, 5)]).await;
+    ack(&store, &g).await;
     let r = revoke(C, 3, 1, 4);
     enqueue(&store, vec![r.clone()]).await;
 
-    store
-        .ack(C, std::slice::from_ref(&r))
-        .await
-        .expect("ack revoke");
+    ack(&store, &r).await;
     assert!(!store.acked(C).expect("reads").contains_key(&1));
     assert_eq!(
         slots(&store, C),
@@ -609,15 +582,7 @@ async fn revoke_ack_frees_the_slot_when_nothing_else_is_pending() {
     assert_eq!(pending(&store, C), [(2, 2, false)]);
 
     // The freed slot can go to another card now.
-    commit(
-        &store,
-        Commit {
-            outbox: vec![grant(C, 4, 3, 4)],
-            slots: vec![(C.to_string(), 3, 4)],
-            ..Commit::default()
-        },
-    )
-    .await;
+    queue(&store, vec![grant(C, 4, 3, 4)]).await;
     assert_eq!(slots(&store, C), [(4, 3), (5, 2)]);
 }
 
@@ -626,28 +591,14 @@ async fn revoke_ack_keeps_the_slot_while_a_newer_grant_is_pending() {
     let dir = tempdir();
     let store = open(dir.path());
     let g = grant(C, 1, 1, 4);
-    commit(
-        &store,
-        Commit {
-            outbox: vec![g.clone()],
-            slots: vec![(C.to_string(), 1, 4)],
-            ..Commit::default()
-        },
-    )
-    .await;
-    store
-        .ack(C, std::slice::from_ref(&g))
-        .await
-        .expect("ack grant");
+    queue(&store, vec![g.clone()]).await;
+    ack(&store, &g).await;
     let r = revoke(C, 2, 1, 4);
     enqueue(&store, vec![r.clone()]).await;
     // Re-granted while the revoke was in flight.
     enqueue(&store, vec![grant(C, 3, 1, 4)]).await;
 
-    store
-        .ack(C, std::slice::from_ref(&r))
-        .await
-        .expect("ack revoke");
+    ack(&store, &r).await;
     assert!(!store.acked(C).expect("reads").contains_key(&1));
     assert_eq!(slots(&store, C), [(4, 1)]);
     assert_eq!(pending(&store, C), [(3, 1, false)]);
@@ -658,21 +609,10 @@ async fn revoke_ack_keeps_the_slot_while_a_newer_revoke_is_pending() {
     let dir = tempdir();
     let store = open(dir.path());
     let r = revoke(C, 2, 1, 4);
-    commit(
-        &store,
-        Commit {
-            outbox: vec![r.clone()],
-            slots: vec![(C.to_string(), 1, 4)],
-            ..Commit::default()
-        },
-    )
-    .await;
+    queue(&store, vec![r.clone()]).await;
     enqueue(&store, vec![revoke(C, 3, 1, 4)]).await;
 
-    store
-        .ack(C, std::slice::from_ref(&r))
-        .await
-        .expect("ack revoke");
+    ack(&store, &r).await;
     assert_eq!(pending(&store, C), [(3, 1, true)]);
     assert_eq!(slots(&store, C), [(4, 1)]);
 }
@@ -786,4 +726,21 @@ async fn the_sender_waits_out_a_planners_commit() {
     drop(planning);
     let batch = read.await.expect("joins").expect("reads");
     assert_eq!(batch.len(), 1);
+}
+
+#[tokio::test]
+async fn an_ack_records_its_activity_with_the_outbox_change() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let entry = grant(C, 1, 5, 0);
+    enqueue(&store, vec![entry.clone()]).await;
+    store
+        .ack(C, std::slice::from_ref(&entry), &[activity(1)])
+        .await
+        .expect("ack");
+    assert_eq!(store.outbox_len(C), 0);
+    assert_eq!(
+        without_ids(store.activity(10).expect("activity")),
+        without_ids(vec![activity(1)])
+    );
 }

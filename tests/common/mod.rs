@@ -54,9 +54,10 @@ pub async fn sim(slots: u16) -> SimHandle {
     .expect("start sim")
 }
 
-/// Config text for a building with one JSON source and one door per controller.
-pub fn config_text(dir: &Path, pms_url: &str, controllers: &[(&str, String)]) -> String {
-    let mut text = format!(
+/// The sections every test building shares: site, store and control socket under `dir`, an
+/// hourly sync and fast dispatch retries. Sources, controllers, doors and groups follow.
+pub fn base_text(dir: &Path) -> String {
+    format!(
         r#"
 [site]
 name = "Test Court"
@@ -75,17 +76,25 @@ interval = "1h"
 retry_min = "10ms"
 retry_max = "50ms"
 probe_every = "1h"
+"#,
+        store = dir.join("store").display(),
+        socket = dir.join("control.sock").display(),
+    )
+}
 
+/// Config text for a building with one JSON source and one door per controller.
+pub fn config_text(dir: &Path, pms_url: &str, controllers: &[(&str, String)]) -> String {
+    let mut text = base_text(dir);
+    text.push_str(&format!(
+        r#"
 [[source]]
 name = "pms"
 kind = "json"
 url = "{pms_url}"
 records = "residents"
 timeout = "5s"
-"#,
-        store = dir.join("store").display(),
-        socket = dir.join("control.sock").display(),
-    );
+"#
+    ));
     let mut doors = Vec::new();
     for (name, addr) in controllers {
         text.push_str(&format!(
@@ -350,26 +359,9 @@ pub fn buildium_config(dir: &Path, base_url: &str, door: &str, settings: &str) -
     use lintel::sources::fixtures::buildium;
     let secret = dir.join("buildium.secret");
     std::fs::write(&secret, format!("{}\n", buildium::CLIENT_SECRET)).expect("secret");
-    let text = format!(
-        r#"
-[site]
-name = "Test Court"
-timezone = "America/New_York"
-
-[store]
-path = "{store}"
-
-[control]
-socket = "{socket}"
-
-[sync]
-interval = "1h"
-
-[dispatch]
-retry_min = "10ms"
-retry_max = "50ms"
-probe_every = "1h"
-
+    let text = base_text(dir)
+        + &format!(
+            r#"
 [[source]]
 name = "buildium"
 kind = "buildium"
@@ -393,10 +385,8 @@ index = 0
 name = "residents"
 doors = ["front"]
 "#,
-        store = dir.join("store").display(),
-        socket = dir.join("control.sock").display(),
-        client_id = buildium::CLIENT_ID,
-        secret = secret.display(),
-    );
+            client_id = buildium::CLIENT_ID,
+            secret = secret.display(),
+        );
     Config::parse(&text, "test").expect("valid config")
 }

@@ -1,5 +1,6 @@
 //! Retry delays: exponential from `min`, capped at `max`, with full jitter in the upper half so
-//! many gateways (or many controllers) do not retry in lock-step.
+//! many gateways (or many controllers) do not retry in lock-step. Shared by dispatch (controller
+//! retries) and sources (PMS request retries).
 
 use std::time::Duration;
 
