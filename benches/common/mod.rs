@@ -20,7 +20,7 @@ use lintel::dispatch::plan_controller;
 use lintel::sources::Pull;
 use lintel::sources::json::JsonSource;
 use lintel::store::{AckedSlot, Commit, CredentialRecord, GuardState, Person, PersonType, Store};
-use lintel::sync::{PassInput, plan_pass};
+use lintel::sync::{PassInput, PassPlan, plan_pass};
 use serde_json::{Value, json};
 
 /// The instant every pure bench plans at: inside every demo resident's window.
@@ -215,36 +215,8 @@ impl Snapshot {
         }
     }
 
-    /// Only the sync decision (`plan_pass`) over the whole listing; returns activity entries.
-    pub fn plan_only(&self) -> usize {
-        let ignored = HashSet::new();
-        let guard = GuardState::default();
-        let input = PassInput {
-            source: "pms",
-            pull: &self.pull,
-            people: &self.people,
-            ignored: &ignored,
-            alerts: &[],
-            guard: &guard,
-            policy: &self.config.policy,
-            country: self.config.site.default_country.parse().ok(),
-            now: now(),
-        };
-        let mut next = 1u64 << 40;
-        let plan = plan_pass(&input, &mut || {
-            next += 1;
-            next
-        })
-        .expect("pass");
-        assert!(plan.people.is_empty());
-        plan.activity.len()
-    }
-
-    /// One full reconciliation with no changes: the sync decision over the whole listing, the
-    /// desired tables, and the diff against every controller's acknowledged table. Returns the
-    /// number of people it looked at; panics if it decided anything.
-    pub fn reconcile(&self) -> usize {
-        let now = now();
+    /// The sync decision (`plan_pass`) over the whole listing at `now`.
+    fn decide(&self, now: Timestamp) -> PassPlan {
         let ignored = HashSet::new();
         let guard = GuardState::default();
         let input = PassInput {
@@ -259,11 +231,25 @@ impl Snapshot {
             now,
         };
         let mut next = 1u64 << 40;
-        let plan = plan_pass(&input, &mut || {
+        plan_pass(&input, &mut || {
             next += 1;
             next
         })
-        .expect("pass");
+        .expect("pass")
+    }
+
+    /// Only the sync decision over the whole listing; returns activity entries.
+    pub fn plan_only(&self) -> usize {
+        let plan = self.decide(now());
+        assert!(plan.people.is_empty());
+        plan.activity.len()
+    }
+
+    /// One full reconciliation with no changes: the sync decision over the whole listing, the
+    /// desired tables, and the diff against every controller's acknowledged table. Returns the
+    /// number of people it looked at; panics if it decided anything.
+    pub fn reconcile(&self) -> usize {
+        let plan = self.decide(now());
         assert!(
             plan.people.is_empty() && plan.alerts.is_empty(),
             "a no-change pass changed {} people",

@@ -101,15 +101,7 @@ impl RawFields {
     /// (empty → `None`); the status is required, trimmed and lower-cased; dates are `YYYY-MM-DD` or
     /// `MM/DD/YYYY` (empty → `None`).
     pub fn normalise(&self, index: usize) -> Result<SourceRecord, SkippedRecord> {
-        let external_id = self.external_id();
-        let skip = |reason: String| SkippedRecord {
-            index,
-            external_id: external_id.clone(),
-            reason,
-        };
-        let Some(id) = external_id.clone() else {
-            return Err(skip("external_id: missing or empty".to_string()));
-        };
+        let (id, skip) = self.identified(index)?;
         let Some(status) = non_empty(self.status.as_deref()) else {
             return Err(skip("status: missing or empty".to_string()));
         };
@@ -135,17 +127,26 @@ impl RawFields {
 }
 
 impl RawFields {
-    /// Reads a visitor row found at `index`: it needs an external id, a name and a window.
-    pub fn visitor(&self, index: usize) -> Result<VisitorRecord, SkippedRecord> {
+    /// The record's external id (required), and how to skip the record for another reason.
+    fn identified(
+        &self,
+        index: usize,
+    ) -> Result<(String, impl Fn(String) -> SkippedRecord + use<>), SkippedRecord> {
         let external_id = self.external_id();
-        let skip = |reason: String| SkippedRecord {
+        let skip = move |reason: String| SkippedRecord {
             index,
             external_id: external_id.clone(),
             reason,
         };
-        let Some(id) = external_id.clone() else {
-            return Err(skip("external_id: missing or empty".to_string()));
-        };
+        match self.external_id() {
+            Some(id) => Ok((id, skip)),
+            None => Err(skip("external_id: missing or empty".to_string())),
+        }
+    }
+
+    /// Reads a visitor row found at `index`: it needs an external id, a name and a window.
+    pub fn visitor(&self, index: usize) -> Result<VisitorRecord, SkippedRecord> {
+        let (id, skip) = self.identified(index)?;
         let name = format!(
             "{} {}",
             trimmed(self.first_name.as_deref()),
