@@ -51,7 +51,18 @@ async fn a_card_is_revoked_at_move_out_time_even_with_the_pms_down() {
         "nothing is due a second early"
     );
 
+    let active = || {
+        b.daemon
+            .engine()
+            .status(std::time::Instant::now())
+            .expect("status")
+            .people
+            .active
+    };
+    assert_eq!(active(), 2);
     clock.set(move_out);
+    // Whether or not the window scheduler has re-planned yet, the count follows the clock.
+    assert_eq!(active(), 1, "status counts the window end at once");
     wait_for_cards(door, &[2]).await;
     // An NTP step backwards does not bring the card back when something else re-plans.
     clock.set(

@@ -11,6 +11,15 @@ use crate::access::Access;
 use crate::dispatch::lock;
 use crate::store::StoreError;
 
+/// What [`Engine::people_counts`] last counted: valid at `generation` until `until`.
+#[derive(Debug)]
+pub(super) struct PeopleCountsAt {
+    generation: u64,
+    until: Option<Timestamp>,
+    total: usize,
+    active: usize,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Status {
     pub version: String,
@@ -78,6 +87,39 @@ pub struct Alert {
 }
 
 impl Engine {
+    /// (everyone, those with access) at `now`. Recounted only when the store changed or an
+    /// active person's window ended since the last count: STATUS= asks every few seconds, and
+    /// decoding every person each time was most of the idle daemon's CPU.
+    fn people_counts(&self, now: Timestamp) -> Result<(usize, usize), StoreError> {
+        let mut cached = lock(&self.people_counts);
+        let generation = self.store.generation();
+        if let Some(c) = cached.as_ref()
+            && c.generation == generation
+            && c.until.is_none_or(|until| now < until)
+        {
+            return Ok((c.total, c.active));
+        }
+        let people = self.store.people()?;
+        let mut counts = PeopleCountsAt {
+            generation,
+            until: None,
+            total: people.len(),
+            active: 0,
+        };
+        for p in &people {
+            if let Access::Granted { window, .. } = self.policy.access(p, now) {
+                counts.active += 1;
+                counts.until = match (counts.until, window.until) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        let answer = (counts.total, counts.active);
+        *cached = Some(counts);
+        Ok(answer)
+    }
+
     pub fn status(&self, started: Instant) -> Result<Status, StoreError> {
         let now = self.clock.now();
         let mut alerts = Vec::new();
@@ -137,15 +179,11 @@ impl Engine {
             );
         }
 
-        let people = self.store.people()?;
-        let active = people
-            .iter()
-            .filter(|p| matches!(self.policy.access(p, now), Access::Granted { .. }))
-            .count();
+        let (total, active) = self.people_counts(now)?;
         let counts = PeopleCounts {
-            total: people.len(),
+            total,
             active,
-            disabled: people.len() - active,
+            disabled: total - active,
             pending_review,
         };
 
@@ -177,7 +215,7 @@ impl Engine {
                 kind: c.kind().to_string(),
                 online,
                 pending_ops: self.store.outbox_len(name),
-                credentials: self.store.acked(name)?.len(),
+                credentials: self.store.acked_len(name),
                 last_ack_at: live.last_ack_at,
                 last_error: live.last_error,
                 resync: self.resync_progress(name),
@@ -201,7 +239,7 @@ impl Engine {
             store: StoreReport {
                 path: self.config.store.path.display().to_string(),
                 size_bytes: self.store.size_on_disk(),
-                credentials: self.store.credentials()?.len(),
+                credentials: self.store.credentials_len(),
             },
             alerts,
         })

@@ -8,6 +8,7 @@ mod model;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use lintel_hal::Change;
 use serde::Serialize;
@@ -56,6 +57,15 @@ pub struct Store {
     /// ack landing between the reads could free a slot the plan re-grants a card into, and a
     /// later card could be given that slot over it (found by tests/crash_kills.rs).
     planning: Arc<tokio::sync::Mutex<()>>,
+    /// Counts the writes to people, credentials and acked state, bumped after each lands:
+    /// whoever read those at one generation and still sees it knows its copy is current.
+    generation: Arc<AtomicU64>,
+}
+
+/// Everyone stored, as read at `generation`.
+pub struct PeopleSnapshot {
+    pub generation: u64,
+    pub people: Vec<Person>,
 }
 
 /// Everything one decision changes, written in one transaction.
@@ -125,11 +135,19 @@ fn flatten(e: TransactionError<StoreError>) -> StoreError {
     }
 }
 
+/// sled's page cache (its default is 1 GiB). Passes read whole trees in key order, so a large
+/// cache buys little, and the daemon's idle memory target (docs/BENCHMARKS.md) is 16 MB.
+const CACHE_BYTES: u64 = 8 << 20;
+
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         // Every write is flushed explicitly before it is acknowledged, so no background flusher
         // is needed (and without one, closing the store releases it at once).
-        let db = sled::Config::new().path(path).flush_every_ms(None).open()?;
+        let db = sled::Config::new()
+            .path(path)
+            .flush_every_ms(None)
+            .cache_capacity(CACHE_BYTES)
+            .open()?;
         let store = Store {
             people: db.open_tree("people")?,
             people_ext: db.open_tree("people_by_external_id")?,
@@ -143,6 +161,7 @@ impl Store {
             ignored: db.open_tree("ignored_records")?,
             passes: db.open_tree("visitor_passes")?,
             planning: Arc::default(),
+            generation: Arc::default(),
             db,
         };
         match store.meta.get(SCHEMA_KEY)? {
@@ -172,6 +191,29 @@ impl Store {
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;
         Ok(())
+    }
+
+    /// See the field: read it before the data it vouches for.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn people_snapshot(&self) -> Result<PeopleSnapshot, StoreError> {
+        let generation = self.generation();
+        Ok(PeopleSnapshot {
+            generation,
+            people: self.people()?,
+        })
+    }
+
+    pub fn credentials_len(&self) -> usize {
+        self.credentials.len()
+    }
+
+    pub fn acked_len(&self, controller: &str) -> usize {
+        self.acked
+            .scan_prefix(keys::controller_prefix(controller))
+            .count()
     }
 
     pub fn people(&self) -> Result<Vec<Person>, StoreError> {
@@ -551,6 +593,7 @@ impl Store {
                 },
             )
             .map_err(flatten)?;
+        self.generation.fetch_add(1, Ordering::Release);
         self.flush().await
     }
 
@@ -627,6 +670,7 @@ impl Store {
                 Ok(())
             })
             .map_err(flatten)?;
+        self.generation.fetch_add(1, Ordering::Release);
         self.flush().await
     }
 

@@ -420,6 +420,36 @@ async fn updating_a_person_overwrites_in_place() {
     );
 }
 
+/// `Engine::apply_over` reuses a caller's people only while the generation it was read at
+/// still stands: every commit and every ack must move it.
+#[tokio::test]
+async fn commits_and_acks_move_the_generation_a_snapshot_was_read_at() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let before = store.people_snapshot().expect("reads");
+    assert!(before.people.is_empty());
+    commit(
+        &store,
+        Commit {
+            people: vec![person("p1", "T-1")],
+            ..Commit::default()
+        },
+    )
+    .await;
+    let after = store.people_snapshot().expect("reads");
+    assert_ne!(after.generation, before.generation, "a commit moves it");
+    assert_eq!(after.people.len(), 1);
+    assert_eq!(store.generation(), after.generation, "reading does not");
+
+    let entry = grant("door", 1, 7, 0);
+    queue(&store, vec![entry.clone()]).await;
+    let queued = store.generation();
+    ack(&store, &entry).await;
+    assert_ne!(store.generation(), queued, "an ack moves it");
+    assert_eq!(store.acked_len("door"), 1);
+    assert_eq!(store.acked_len("other"), 0);
+}
+
 #[tokio::test]
 async fn a_new_change_replaces_the_pending_one_for_the_same_card() {
     let dir = tempdir();

@@ -34,7 +34,9 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::dispatch::{ControllerStatus, plan_controller};
 use crate::sources::Source;
-use crate::store::{Commit, CredentialRecord, Person, Store, StoreError, VisitorPass};
+use crate::store::{
+    Commit, CredentialRecord, PeopleSnapshot, Person, Store, StoreError, VisitorPass,
+};
 
 /// Errors an admin request can get back. Each says what was wrong.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +94,7 @@ pub struct Engine {
     /// Readback requests, driver counters and resync progress, by controller name.
     pub controller_ops: controllers::ControllerOps,
     next_change: Mutex<Option<Timestamp>>,
+    pub(super) people_counts: Mutex<Option<super::status::PeopleCountsAt>>,
     /// The latest `now` any plan used.
     planned_at: Mutex<Timestamp>,
     /// Open enrollments by controller: the next unknown card there goes to the waiting sender.
@@ -131,6 +134,7 @@ impl Engine {
             schedule_changed: Notify::new(),
             controller_ops: controllers::ControllerOps::new(names.iter().map(String::as_str)),
             next_change: Mutex::new(None),
+            people_counts: Mutex::new(None),
             planned_at: Mutex::new(Timestamp::MIN),
             enrollments: Mutex::new(HashMap::new()),
         }
@@ -142,7 +146,19 @@ impl Engine {
 
     /// Commits `commit` together with the outbox entries that bring every controller to the
     /// state the changed data implies at `now`.
-    pub async fn apply(&self, mut commit: Commit, now: Timestamp) -> Result<(), StoreError> {
+    pub async fn apply(&self, commit: Commit, now: Timestamp) -> Result<(), StoreError> {
+        self.apply_over(commit, now, None).await
+    }
+
+    /// [`Engine::apply`], starting from `base` (everyone as the caller read them) when the store
+    /// has not changed since: a pass has just read all its people, and reading 10k again is
+    /// most of its time (docs/BENCHMARKS.md).
+    pub async fn apply_over(
+        &self,
+        mut commit: Commit,
+        now: Timestamp,
+        base: Option<PeopleSnapshot>,
+    ) -> Result<(), StoreError> {
         // One planner at a time, and no ack between its reads.
         let _guard = self.store.planning().await;
         // Plan at the latest instant ever planned at: after an NTP step backwards a window that
@@ -152,12 +168,12 @@ impl Engine {
             *seen = (*seen).max(now);
             *seen
         };
-        let mut people: HashMap<String, Person> = self
-            .store
-            .people()?
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
-            .collect();
+        let base = match base {
+            Some(b) if b.generation == self.store.generation() => b.people,
+            _ => self.store.people()?,
+        };
+        let mut people: HashMap<String, Person> =
+            base.into_iter().map(|p| (p.id.clone(), p)).collect();
         for p in &commit.people {
             people.insert(p.id.clone(), p.clone());
         }

@@ -85,13 +85,21 @@ impl Engine {
             }
         };
         let mut ids = self.pass_ids(dry_run, started);
-        let planned = self.plan(&runner.name, &pull, started, &mut ids);
-        let plan = match planned {
-            Ok(plan) => plan,
+        let planned = self
+            .store
+            .people_snapshot()
+            .map_err(|e| e.to_string())
+            .and_then(|base| {
+                let plan = self.plan(&runner.name, &pull, &base.people, started, &mut ids)?;
+                Ok((plan, base))
+            });
+        let (plan, mut base) = match planned {
+            Ok(planned) => planned,
             Err(reason) => return self.fail(report, state, started, reason).await,
         };
-        let people = self.after(&plan.people);
-        let cloud = match self.plan_cloud_passes(&runner.name, &pull, &people, started, &mut ids) {
+        overwrite(&mut base.people, &plan.people);
+        let people = &base.people;
+        let cloud = match self.plan_cloud_passes(&runner.name, &pull, people, started, &mut ids) {
             Ok(cloud) => cloud,
             Err(e) => {
                 let reason = format!("cannot plan visitor passes: {e}");
@@ -149,7 +157,7 @@ impl Engine {
             sources: vec![(runner.name.clone(), state)],
             ..Commit::default()
         };
-        if let Err(e) = self.apply(commit, started).await {
+        if let Err(e) = self.apply_over(commit, started, Some(base)).await {
             report.ok = false;
             report.error = Some(format!("cannot store the pass: {e}"));
         }
@@ -194,35 +202,22 @@ impl Engine {
         )
     }
 
-    /// Everyone, with `changed` written over the stored people.
-    fn after(&self, changed: &[crate::store::Person]) -> Vec<crate::store::Person> {
-        let mut people: Vec<crate::store::Person> = self
-            .store
-            .people()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|p| !changed.iter().any(|c| c.id == p.id))
-            .collect();
-        people.extend(changed.iter().cloned());
-        people
-    }
-
     fn plan(
         &self,
         source: &str,
         pull: &crate::sources::Pull,
+        people: &[crate::store::Person],
         now: Timestamp,
         ids: &mut dyn FnMut() -> u64,
     ) -> Result<PassPlan, String> {
         let store_error = |e: crate::store::StoreError| e.to_string();
-        let people = self.store.people().map_err(store_error)?;
         let ignored = self.store.ignored().map_err(store_error)?;
         let alerts = self.store.alerts().map_err(store_error)?;
         let guard = self.store.guard(source).map_err(store_error)?;
         let input = PassInput {
             source,
             pull,
-            people: &people,
+            people,
             ignored: &ignored,
             alerts: &alerts,
             guard: &guard,
@@ -420,4 +415,24 @@ fn preview(plan: &PassPlan, passes: &[Activity]) -> Vec<String> {
         }
     }
     rows
+}
+
+/// Writes `changed` over `people`, by id (new people are added).
+fn overwrite(people: &mut Vec<crate::store::Person>, changed: &[crate::store::Person]) {
+    let at: std::collections::HashMap<&str, usize> = people
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.as_str(), i))
+        .collect();
+    let (mut updates, mut added) = (Vec::new(), Vec::new());
+    for c in changed {
+        match at.get(c.id.as_str()) {
+            Some(&i) => updates.push((i, c.clone())),
+            None => added.push(c.clone()),
+        }
+    }
+    for (i, c) in updates {
+        people[i] = c;
+    }
+    people.extend(added);
 }
