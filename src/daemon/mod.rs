@@ -273,20 +273,6 @@ impl Daemon {
     }
 }
 
-/// Runs the daemon until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), DaemonError> {
-    let daemon = Daemon::start(config).await?;
-    // Under systemd (Type=notify) this is READY=1: config, store and control socket are up.
-    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
-        tracing::warn!(error = %e, "cannot notify systemd");
-    }
-    shutdown.cancelled().await;
-    tracing::info!("shutting down");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    daemon.stop().await;
-    Ok(())
-}
-
 async fn poll_source(
     engine: Arc<Engine>,
     index: usize,
