@@ -321,7 +321,11 @@ async fn poll_source(
         tracing::info!(source = %report.source, ok = report.ok, kind = if decision.kind == PullKind::Full { "full" } else { "changes" },
             why = %decision.why, added = report.added, updated = report.updated,
             disabled = report.disabled, skipped = report.skipped, error = report.error.as_deref().unwrap_or(""), "sync pass");
-        let wait = schedule::next_wait(&plan, engine.clock.now(), last_full);
+        let done = engine.clock.now();
+        let wait = schedule::next_wait(&plan, done, last_full);
+        if let Ok(at) = done.checked_add(wait) {
+            engine.plan_run(&runner.name, at);
+        }
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = shutdown.cancelled() => return,
