@@ -83,13 +83,8 @@ async fn run_daemon(path: &std::path::Path) -> anyhow::Result<ExitCode> {
         Ok(()) => tracing::info!(level, "log level changed"),
         Err(e) => tracing::warn!(error = %e, "log level unchanged"),
     };
-    crate::daemon::reload::serve(
-        path.to_path_buf(),
-        config,
-        shutdown_on_signal(),
-        &set_level,
-    )
-    .await?;
+    crate::daemon::reload::serve(path.to_path_buf(), config, shutdown_on_signal(), &set_level)
+        .await?;
     Ok(ExitCode::SUCCESS)
 }
 
