@@ -1,5 +1,5 @@
 //! lintel: an on-premise gateway that syncs residents from a property-management system to door
-//! controllers. The binary is thin; [`run`] is the daemon, and tests call it too.
+//! controllers. The binary is thin; [`Daemon`] is the daemon, and tests start it in-process too.
 
 pub mod access;
 pub mod backoff;
@@ -18,4 +18,4 @@ pub mod store;
 pub mod sync;
 
 pub use config::Config;
-pub use daemon::{Daemon, run};
+pub use daemon::Daemon;

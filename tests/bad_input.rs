@@ -2,8 +2,11 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use common::*;
 use lintel::control::Request;
+use lintel_hal::Credential;
 use lintel_hal::sim::ExceptionCode;
 
 fn check_config(text: &str) -> (bool, String) {
@@ -125,6 +128,69 @@ async fn a_modbus_exception_is_reported_and_nothing_is_half_applied() {
     // Once the device accepts again the queued grant lands.
     door.fail_writes(None);
     wait_for_cards(door, &[11, 12]).await;
+    b.daemon.stop().await;
+}
+
+type Table = BTreeMap<u64, (u16, Credential)>;
+
+/// What the store says the door acknowledged and what the door holds, by card.
+fn acked_and_held(b: &Building) -> (Table, Table) {
+    let acked = b.store().acked("door").expect("acked");
+    let acked = acked
+        .iter()
+        .map(|(card, a)| (*card, (a.slot, a.credential)))
+        .collect();
+    let held = b
+        .door
+        .table()
+        .into_iter()
+        .map(|(slot, c)| (c.card, (slot, c)))
+        .collect();
+    (acked, held)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exception_partway_through_a_batch_acks_only_the_frames_that_landed() {
+    const CARDS: usize = 40;
+    let b = Building::start(residents(CARDS), 64).await;
+    let cards: Vec<u64> = (1001..).take(CARDS).collect();
+    let slot_registers = usize::from(lintel_hal::RegisterProfile::default().slot_registers);
+
+    // Two frames land, the third and every later write is refused.
+    b.door.clear_requests();
+    b.door
+        .fail_writes_after(2, ExceptionCode::ServerDeviceFailure);
+    let mut arrivals = b.door.arrivals();
+    let before = *arrivals.borrow_and_update();
+    import_cards(b.path(), 1, &cards).await;
+    tokio::time::timeout(PATIENCE, arrivals.wait_for(|n| *n >= before + 3))
+        .await
+        .expect("the third write")
+        .expect("sim");
+    let writes = b.door.writes();
+    let landed: usize = writes[..2].iter().map(|w| w.values.len()).sum::<usize>() / slot_registers;
+    assert!(
+        landed > 0 && landed < CARDS,
+        "the batch must span more than two frames: {landed} of {CARDS} in two"
+    );
+
+    // Exactly what landed is acknowledged; the rest waits in the outbox.
+    let store = b.store();
+    eventually("the landed frames to be acknowledged", || async {
+        store.acked("door").expect("acked").len() == landed
+    })
+    .await;
+    assert_eq!(store.outbox_len("door"), CARDS - landed);
+    let (acked, held) = acked_and_held(&b);
+    assert_eq!(acked, held, "the store's acked state is the door's table");
+
+    // Once the door accepts again it converges.
+    b.door.fail_writes(None);
+    wait_for_cards(&b.door, &cards).await;
+    drained(store, "door").await;
+    let (acked, held) = acked_and_held(&b);
+    assert_eq!(acked, held);
+    assert_eq!(acked.len(), CARDS);
     b.daemon.stop().await;
 }
 

@@ -58,7 +58,7 @@ async fn offline_for_a_day_revocations_first_on_return() {
     .await;
     assert_eq!(held(&b.door).keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
 
-    b.door.clear_writes();
+    b.door.clear_requests();
     b.door.set_online(true);
     wait_for_cards(&b.door, &[3, 4]).await;
     drained(b.store(), "door").await;

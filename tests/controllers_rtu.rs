@@ -72,7 +72,7 @@ async fn two_units_on_one_bus_get_their_cards_and_drift_is_repaired() {
     assert!(cards_of(&west).is_empty());
 
     // Periodic readback (verify_every = 1s) finds both and re-sends exactly the lost slots.
-    west.clear_writes();
+    west.clear_requests();
     wait_for_device_cards(&east, &cards).await;
     wait_for_device_cards(&west, &cards).await;
     let flagged = wait_for_activity(dir.path(), "east's drift", |a| {

@@ -1088,6 +1088,8 @@ fn systemd_unit_checks_the_config_first_and_is_sandboxed() {
     );
     assert!(text.contains("#LoadCredential=pms.secret:/etc/lintel/pms.secret"));
     assert!(text.contains("secret = { credential = \"pms.secret\" }"));
+    assert!(text.contains("#LoadCredential=mqtt.secret:/etc/lintel/mqtt.secret"));
+    assert!(text.contains("password = { credential = \"mqtt.secret\" }"));
 
     // The directories systemd provides are the daemon's defaults.
     let socket = Path::new(lintel::config::DEFAULT_SOCKET_PATH);

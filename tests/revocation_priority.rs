@@ -1,5 +1,6 @@
 //! Revocations never wait behind grants: with a backlog of grants queued for a controller that
-//! does not answer, the first thing it receives when it answers again is the revocation, alone.
+//! does not answer, the first change it receives when it answers again is the revocation, alone
+//! (on Modbus only the header read every new connection starts with comes before it).
 //! On Modbus the backlog is 8,000 (near the most one controller on the default register profile
 //! holds: 8 registers a slot after a 16-register header fill the 16-bit address space at 8,189
 //! slots); on lintel-mqtt, whose tables are bounded only by 16-bit slot numbers, it is 10,000.
@@ -10,7 +11,7 @@ mod controllers_common;
 use common::*;
 use controllers_common::*;
 use lintel::control::Request;
-use lintel_hal::sim::{LintelMqttSimConfig, spawn_lintel_mqtt};
+use lintel_hal::sim::{LintelMqttSimConfig, SimRequest, spawn_lintel_mqtt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revocation_is_the_first_frame_after_an_outage() {
@@ -36,13 +37,29 @@ async fn a_revocation_is_the_first_frame_after_an_outage() {
         .expect("retries")
         .expect("sim");
 
-    door.clear_writes();
+    door.clear_requests();
     door.set_online(true);
     wait_for_cards(door, &backlog).await;
 
-    let writes = door.writes();
+    // A new connection's first request reads the header (docs/registers.md); nothing else,
+    // neither a read nor a write, may come before the revocation.
+    let requests = door.requests();
     let profile = lintel_hal::RegisterProfile::default();
-    let first = &writes[0];
+    assert_eq!(
+        requests.first(),
+        Some(&SimRequest::Read {
+            start: profile.header_base,
+            count: lintel_hal::profile::HEADER_LEN,
+        }),
+        "first request after the outage: {:?}",
+        requests.first()
+    );
+    let Some(SimRequest::Write(first)) = requests.get(1) else {
+        panic!(
+            "second request is not the revocation: {:?}",
+            requests.get(1)
+        );
+    };
     assert_eq!(
         first.start,
         profile.slot_address(slot).expect("address"),

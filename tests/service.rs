@@ -1,7 +1,7 @@
 //! `lintel run` as systemd runs it: the real binary as a child under a fake NOTIFY_SOCKET and
 //! WATCHDOG_USEC. It must say READY=1, send keep-alives and STATUS= lines, refuse a bad config
-//! on SIGHUP (keeping the old one), apply a good one without losing the outbox, stop on SIGTERM
-//! within its bound, and never log a secret.
+//! on SIGHUP (keeping the old one), apply a good one (its log level included) without losing the
+//! outbox, stop on SIGTERM within its bound, and never log a secret.
 
 mod common;
 mod controllers_common;
@@ -131,13 +131,15 @@ async fn ready_keepalives_status_reload_and_sigterm() {
     // "gone" never answers, so what is queued for it stays in the outbox.
     let gone = dead_address().await;
     let config_path = dir.join("lintel.toml");
+    // No RUST_LOG: the config's log.level rules, and the good reload below raises it.
+    let quiet = "\n[log]\nlevel = \"warn\"\n";
     std::fs::write(
         &config_path,
-        config_with_secret(dir, &pms, &[("gone", gone.clone())]),
+        config_with_secret(dir, &pms, &[("gone", gone.clone())]) + quiet,
     )
     .expect("config");
     let (mut notes, notify) = Notes::bind(dir);
-    let mut child = spawn(dir, &config_path, &notify, "info");
+    let mut child = spawn(dir, &config_path, &notify, "");
 
     notes.until("READY=1", |l| l == "READY=1").await;
     let status = notes.until("STATUS=", |l| l.starts_with("STATUS=")).await;
@@ -201,7 +203,12 @@ async fn ready_keepalives_status_reload_and_sigterm() {
         ("gone", gone.clone()),
         ("door", door.local_addr().to_string()),
     ];
-    std::fs::write(&config_path, config_with_secret(dir, &pms, &controllers)).expect("config");
+    let verbose = "\n[log]\nlevel = \"debug\"\n";
+    std::fs::write(
+        &config_path,
+        config_with_secret(dir, &pms, &controllers) + verbose,
+    )
+    .expect("config");
     signal(&child, Signal::SIGHUP);
     notes.until("RELOADING=1", |l| l == "RELOADING=1").await;
     notes
@@ -244,6 +251,14 @@ async fn ready_keepalives_status_reload_and_sigterm() {
     let log = std::fs::read_to_string(dir.join("daemon.log")).expect("log");
     assert!(log.contains("reload refused"), "{log}");
     assert!(log.contains("bogus"), "the refusal names the key: {log}");
+    // The reload's log.level took effect: its info line and the new controller's debug
+    // readback line were written, neither of which warn lets through.
+    assert!(log.contains("log level changed"), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("DEBUG") && l.contains("readback")),
+        "{log}"
+    );
 
     // The queue for the dead controller survived the reload and the stop.
     let store = lintel::store::Store::open(&dir.join("store")).expect("store");

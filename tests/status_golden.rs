@@ -34,6 +34,16 @@ fn mask(text: &str, dir: &std::path::Path) -> String {
     })
 }
 
+/// Waits until the source's poll loop planned its next run and the controller's first
+/// readback finished: both race the test's own requests after a start.
+async fn settled(b: &Building) {
+    eventually("the next run and the first readback", || async {
+        let s = call(b.path(), Request::Status).await;
+        !s["sources"][0]["next_run_at"].is_null() && !s["controllers"][0]["drift"].is_null()
+    })
+    .await;
+}
+
 async fn check(b: &Building, state: &str, exit: i32) {
     let (code, human) = b.cli(&["status"]).await;
     assert_eq!(code, Some(exit), "{state}: {human}");
@@ -62,6 +72,7 @@ async fn check(b: &Building, state: &str, exit: i32) {
 async fn healthy_and_pms_failing() {
     let b = Building::start(residents(3), 16).await;
     b.issue(&[("R-1", 1), ("R-2", 2), ("R-3", 3)]).await;
+    settled(&b).await;
     check(&b, "healthy", 0).await;
     b.pms.fail_with(Some(500));
     sync_now(b.path()).await;
@@ -73,6 +84,7 @@ async fn healthy_and_pms_failing() {
 async fn controller_offline() {
     let b = Building::start(residents(2), 16).await;
     b.issue(&[("R-1", 1)]).await;
+    settled(&b).await;
     b.door.set_online(false);
     add_card(b.path(), "R-2", 2).await;
     eventually("the controller to be seen offline", || async {
@@ -87,6 +99,7 @@ async fn controller_offline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mass_change_held() {
     let b = Building::start(residents(30), 64).await;
+    settled(&b).await;
     b.pms.set_residents(residents(18));
     sync_now(b.path()).await;
     check(&b, "mass-change-held", 1).await;

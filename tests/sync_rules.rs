@@ -21,7 +21,7 @@ async fn furnished(n: usize) -> Building {
 async fn a_flapping_source_never_changes_any_controller() {
     let b = furnished(6).await;
     let before = held(&b.door);
-    b.door.clear_writes();
+    b.door.clear_requests();
     let listing = residents(6);
     for round in 0..6 {
         if round % 2 == 0 {

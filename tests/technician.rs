@@ -75,6 +75,65 @@ async fn controllers_list_verify_and_resync_with_progress() {
     assert_eq!(rows[0]["pending_ops"], 0, "{rows}");
 }
 
+/// A timestamp field of a status JSON.
+fn instant(value: &Value) -> jiff::Timestamp {
+    value
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a timestamp: {value}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_next_run_and_drift_behind_lintels_back() {
+    let started = jiff::Timestamp::now();
+    let b = Building::start(residents(3), 16).await;
+    b.issue(&[("R-1", 201), ("R-2", 202), ("R-3", 203)]).await;
+
+    // The poll loop pulled at start and plans its next pull one sync.interval (1h) later.
+    eventually("the next run to be planned", || async {
+        let (_, status) = cli_json(&b, &["status"]).await;
+        !status["sources"][0]["next_run_at"].is_null()
+    })
+    .await;
+    let (_, status) = cli_json(&b, &["status"]).await;
+    let next = instant(&status["sources"][0]["next_run_at"]);
+    let hour = jiff::SignedDuration::from_hours(1);
+    assert!(
+        next >= started + hour && next <= jiff::Timestamp::now() + hour,
+        "next run {next} is not one interval after a pass since {started}"
+    );
+    let (_, out) = b.cli(&["status"]).await;
+    assert!(out.contains(&format!("next run {next}")), "{out}");
+
+    let (code, out) = b.cli(&["controllers", "verify", "door"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    let (_, status) = cli_json(&b, &["status"]).await;
+    assert_eq!(status["controllers"][0]["drift"], 0, "{status}");
+
+    // Someone clears R-2's slot at the controller itself: the next readback finds it.
+    let slot = b.store().acked("door").expect("acked")[&202].slot;
+    let profile = lintel_hal::RegisterProfile::default();
+    b.door.poke(
+        profile.slot_address(slot).expect("address"),
+        &vec![0; usize::from(profile.slot_registers)],
+    );
+    let (code, out) = b.cli(&["controllers", "verify", "door"]).await;
+    assert_eq!(code, Some(1), "{out}");
+    let (_, status) = cli_json(&b, &["status"]).await;
+    assert_eq!(status["controllers"][0]["drift"], 1, "{status}");
+    let (_, out) = b.cli(&["status"]).await;
+    assert!(out.contains("drift 1"), "{out}");
+
+    // The worker repairs the slot; the readback after that finds nothing.
+    wait_for_cards(&b.door, &[201, 202, 203]).await;
+    drained(b.store(), "door").await;
+    let (code, out) = b.cli(&["controllers", "verify", "door"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    let (_, status) = cli_json(&b, &["status"]).await;
+    assert_eq!(status["controllers"][0]["drift"], 0, "{status}");
+    b.daemon.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_endpoint_serves_counts_queues_and_latency() {
     let dir = tempfile::tempdir().expect("tempdir");

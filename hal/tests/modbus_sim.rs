@@ -97,7 +97,7 @@ async fn grants_and_revokes_round_trip_in_coalesced_frames() {
     let checksum = profile.table_checksum(64, expected.iter().map(|(s, c)| (*s, c)));
     assert_eq!(info.checksum, checksum.ok());
 
-    sim.clear_writes();
+    sim.clear_requests();
     let revokes = [revoke(3), revoke(4), revoke(5), revoke(20), revoke(39)];
     driver.apply(&revokes).await.expect("revoke");
     let frames: Vec<(u16, usize)> = sim

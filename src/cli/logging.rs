@@ -1,5 +1,6 @@
 //! Logging: journald with structured fields when running under systemd, readable stderr
-//! otherwise. The level comes from `RUST_LOG` when set, else from config `log.level`, in both.
+//! otherwise. The level comes from `RUST_LOG` when set, else from config `log.level`, in both;
+//! a reload that changes `log.level` applies the new one at once ([`LogLevel::set`]).
 //!
 //! Under journald every tracing event becomes one journal entry: `MESSAGE` is the message with
 //! its fields appended as `key=value` (what `journalctl -u lintel` shows), and each field is
@@ -15,25 +16,66 @@ use std::fmt::Write;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry, reload};
 
-pub fn init(level: &str) {
-    let filter = filter(std::env::var("RUST_LOG").ok(), level);
+/// Installs the process's logging; the answer changes its level later.
+pub fn init(level: &str) -> LogLevel {
+    let (filter, log_level) = reloadable(std::env::var("RUST_LOG").ok(), level);
+    let logging = tracing_subscriber::registry().with(filter);
     if systemd_journal_logger::connected_to_journal()
         && let Ok(journal) = systemd_journal_logger::JournalLog::new()
     {
         let journal = journal.with_syslog_identifier("lintel".to_string());
-        let _ = tracing_subscriber::registry()
-            .with(JournalLayer::new(journal).with_filter(filter))
+        let _ = logging.with(JournalLayer::new(journal)).try_init();
+    } else {
+        let _ = logging
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
             .try_init();
-        return;
     }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    log_level
+}
+
+/// The level filter of the installed logging, changeable while it runs.
+pub struct LogLevel {
+    handle: reload::Handle<EnvFilter, Registry>,
+    rust_log: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LevelError {
+    #[error("log.level {level:?} is not a level or filter directive: {source}")]
+    Invalid {
+        level: String,
+        #[source]
+        source: tracing_subscriber::filter::ParseError,
+    },
+    #[error("cannot change the log level: {0}")]
+    Reload(#[from] reload::Error),
+}
+
+impl LogLevel {
+    /// Filters by `level` (config `log.level`) from now on; `RUST_LOG`, when set, still wins.
+    /// An invalid level is refused and the current filter kept: falling back to `info` as a
+    /// start does would silently drop the debug output the operator just asked for.
+    pub fn set(&self, level: &str) -> Result<(), LevelError> {
+        EnvFilter::try_new(level).map_err(|source| LevelError::Invalid {
+            level: level.to_string(),
+            source,
+        })?;
+        self.handle.reload(filter(self.rust_log.clone(), level))?;
+        Ok(())
+    }
+}
+
+/// The filter for `rust_log` and `level` as a layer of its own, and the handle that changes it.
+fn reloadable(
+    rust_log: Option<String>,
+    level: &str,
+) -> (reload::Layer<EnvFilter, Registry>, LogLevel) {
+    let (layer, handle) = reload::Layer::new(filter(rust_log.clone(), level));
+    (layer, LogLevel { handle, rust_log })
 }
 
 /// `RUST_LOG` if set and valid, else `level` (config `log.level`), else `info`.
@@ -240,5 +282,39 @@ mod tests {
         assert_eq!(enabled(filter(Some(String::new()), "warn")), ["w"]);
         // A config level that is not a filter falls back to info.
         assert_eq!(enabled(filter(None, "lintel=loud")), ["i", "w"]);
+    }
+
+    /// What `say` logs at info, under a reloadable filter starting at `rust_log` and `level`.
+    fn logged(rust_log: Option<&str>, level: &str, say: impl FnOnce(&LogLevel)) -> Vec<String> {
+        let capture = Capture::default();
+        let (filter, log_level) = reloadable(rust_log.map(String::from), level);
+        let subscriber = tracing_subscriber::registry()
+            .with(filter)
+            .with(JournalLayer::new(capture.clone()));
+        tracing::subscriber::with_default(subscriber, || say(&log_level));
+        let seen = capture.0.lock().expect("lock");
+        seen.iter().map(|s| s.message.clone()).collect()
+    }
+
+    #[test]
+    fn a_new_level_applies_at_once_and_an_invalid_one_keeps_the_current() {
+        let seen = logged(None, "warn", |log| {
+            tracing::info!("at warn");
+            log.set("info").expect("a valid level");
+            tracing::info!("at info");
+            let refused = log.set("lintel=loud").expect_err("not a level");
+            assert!(refused.to_string().contains("lintel=loud"), "{refused}");
+            tracing::info!("still at info");
+            log.set("error").expect("a valid level");
+            tracing::warn!("at error");
+        });
+        assert_eq!(seen, ["at info", "still at info"]);
+
+        // RUST_LOG still overrides whatever the config says.
+        let seen = logged(Some("debug"), "warn", |log| {
+            log.set("error").expect("a valid level");
+            tracing::debug!("RUST_LOG wins");
+        });
+        assert_eq!(seen, ["RUST_LOG wins"]);
     }
 }

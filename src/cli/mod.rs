@@ -78,8 +78,13 @@ async fn dispatch(command: Command) -> ExitCode {
 
 async fn run_daemon(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(path)?;
-    logging::init(&config.log.level);
-    crate::daemon::reload::serve(path.to_path_buf(), config, shutdown_on_signal()).await?;
+    let log = logging::init(&config.log.level);
+    let set_level = move |level: &str| match log.set(level) {
+        Ok(()) => tracing::info!(level, "log level changed"),
+        Err(e) => tracing::warn!(error = %e, "log level unchanged"),
+    };
+    crate::daemon::reload::serve(path.to_path_buf(), config, shutdown_on_signal(), &set_level)
+        .await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -35,11 +35,13 @@ pub fn status(s: &Status) -> String {
     for src in &s.sources {
         let _ = writeln!(
             out,
-            "  {:<16} {:<5} {:<8} last success {}  in scope {}{}",
+            "  {:<16} {:<5} {:<8} last success {}  next run {}  in scope {}{}",
             src.name,
             src.kind,
             if src.enabled { "enabled" } else { "disabled" },
             or_never(&src.last_success_at),
+            src.next_run_at
+                .map_or_else(|| "not scheduled".to_string(), |t| t.to_string()),
             src.people_in_scope,
             detail("last pass", &src.last_pass) + &detail("last error", &src.last_error)
         );
@@ -54,13 +56,15 @@ pub fn status(s: &Status) -> String {
     for c in &s.controllers {
         let _ = writeln!(
             out,
-            "  {:<16} {:<10} {:<7} credentials {:<6} pending {:<6} last ack {}{}",
+            "  {:<16} {:<10} {:<7} credentials {:<6} pending {:<6} last ack {}  drift {}{}",
             c.name,
             c.kind,
             if c.online { "online" } else { "OFFLINE" },
             c.credentials,
             c.pending_ops,
             or_never(&c.last_ack_at),
+            c.drift
+                .map_or_else(|| "not verified".to_string(), |n| n.to_string()),
             detail("last error", &c.last_error)
         );
         if let Some(p) = c.resync.as_ref().filter(|p| !p.finished()) {

@@ -273,20 +273,6 @@ impl Daemon {
     }
 }
 
-/// Runs the daemon until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), DaemonError> {
-    let daemon = Daemon::start(config).await?;
-    // Under systemd (Type=notify) this is READY=1: config, store and control socket are up.
-    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
-        tracing::warn!(error = %e, "cannot notify systemd");
-    }
-    shutdown.cancelled().await;
-    tracing::info!("shutting down");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    daemon.stop().await;
-    Ok(())
-}
-
 async fn poll_source(
     engine: Arc<Engine>,
     index: usize,
@@ -335,7 +321,11 @@ async fn poll_source(
         tracing::info!(source = %report.source, ok = report.ok, kind = if decision.kind == PullKind::Full { "full" } else { "changes" },
             why = %decision.why, added = report.added, updated = report.updated,
             disabled = report.disabled, skipped = report.skipped, error = report.error.as_deref().unwrap_or(""), "sync pass");
-        let wait = schedule::next_wait(&plan, engine.clock.now(), last_full);
+        let done = engine.clock.now();
+        let wait = schedule::next_wait(&plan, done, last_full);
+        if let Ok(at) = done.checked_add(wait) {
+            engine.plan_run(&runner.name, at);
+        }
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = shutdown.cancelled() => return,

@@ -6,7 +6,8 @@
 //! config is refused: logged, shown in STATUS=, and the running daemon carries on unchanged. A
 //! valid one is applied by stopping the daemon's tasks and starting them again with the new
 //! config on the same open store, so the outbox (durable anyway) and everything else carry
-//! over; the control socket is re-bound. `store.path` cannot change on reload.
+//! over; the control socket is re-bound. `store.path` cannot change on reload. A changed
+//! `log.level` is handed to the caller's `set_level` once the new config runs.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,11 +26,12 @@ use crate::config::Config;
 const STATUS_EVERY: Duration = Duration::from_secs(5);
 
 /// Runs the daemon from the config at `path` (already loaded as `config`) until `shutdown`,
-/// reloading on SIGHUP.
+/// reloading on SIGHUP; `set_level` applies a reloaded config's different `log.level`.
 pub async fn serve(
     path: PathBuf,
     config: Config,
     shutdown: CancellationToken,
+    set_level: &(dyn Fn(&str) + Sync),
 ) -> Result<(), DaemonError> {
     let (tx, rx) = mpsc::channel(4);
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
@@ -51,6 +53,7 @@ pub async fn serve(
         rx,
         Arc::new(watchdog::Systemd),
         watchdog::interval_from_env(),
+        set_level,
     )
     .await
 }
@@ -64,6 +67,7 @@ pub async fn serve_with(
     mut reload: mpsc::Receiver<()>,
     notifier: Arc<dyn Notifier>,
     watchdog_every: Option<Duration>,
+    set_level: &(dyn Fn(&str) + Sync),
 ) -> Result<(), DaemonError> {
     let started = Instant::now();
     let liveness = Liveness::new();
@@ -109,9 +113,16 @@ pub async fn serve_with(
             () = shutdown.cancelled() => break Ok(()),
             Some(()) = reload.recv() => {
                 notifier.send(Note::Reloading);
+                let level = daemon.engine().config.log.level.clone();
                 match reload_once(daemon, path, &liveness, started).await {
                     Ok((next, refused)) => {
                         daemon = next;
+                        // The config running now, whichever it is (a refused or failed one
+                        // leaves the old in force).
+                        let running = &daemon.engine().config.log.level;
+                        if *running != level {
+                            set_level(running);
+                        }
                         let _ = engine_tx.send(daemon.engine().clone());
                         let _ = refused_tx.send(refused);
                         notifier.send(Note::Ready);

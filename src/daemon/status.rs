@@ -46,6 +46,9 @@ pub struct SourceStatus {
     pub people_in_scope: usize,
     /// What the last successful pass did, in one line.
     pub last_pass: Option<String>,
+    /// When the source is pulled next: `None` while disabled, and until the first pass since
+    /// the daemon started has finished.
+    pub next_run_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -67,6 +70,10 @@ pub struct ControllerReport {
     pub credentials: usize,
     pub last_ack_at: Option<Timestamp>,
     pub last_error: Option<String>,
+    /// Differences the last readback found between the controller's table and what it
+    /// acknowledged (the worker re-sends them); `None` until a readback succeeded since the
+    /// daemon started, or when the last one failed.
+    pub drift: Option<usize>,
     /// The last `lintel controllers resync` since the daemon started, while it runs or after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resync: Option<super::engine::controllers::ResyncProgress>,
@@ -159,6 +166,7 @@ impl Engine {
                 last_error: state.last_error,
                 people_in_scope: state.people_in_scope,
                 last_pass: state.last_pass,
+                next_run_at: self.next_run(&runner.name).filter(|_| enabled),
             });
         }
 
@@ -218,6 +226,12 @@ impl Engine {
                 credentials: self.store.acked_len(name),
                 last_ack_at: live.last_ack_at,
                 last_error: live.last_error,
+                drift: self
+                    .controller_ops
+                    .stats
+                    .get(name)
+                    .and_then(|s| s.last_verify().1)
+                    .and_then(|v| v.differences),
                 resync: self.resync_progress(name),
             });
         }

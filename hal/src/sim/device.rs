@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest, server::Service};
 use tokio_util::sync::CancellationToken;
 
-use super::{SimConfig, SimWrite, state::Registers};
+use super::{SimConfig, SimRequest, SimWrite, state::Registers};
 use crate::{
     Error,
     profile::{FC03_MAX_REGISTERS, FC16_MAX_REGISTERS},
@@ -20,8 +20,8 @@ use crate::{
 pub(crate) struct Device {
     pub config: SimConfig,
     registers: Mutex<Registers>,
-    writes: Mutex<Vec<SimWrite>>,
-    fault: Mutex<Option<ExceptionCode>>,
+    requests: Mutex<Vec<SimRequest>>,
+    fault: Mutex<Option<WriteFault>>,
     /// Cancelled to cut every open connection; replaced when the device comes back online.
     links: Mutex<Option<CancellationToken>>,
     held: watch::Sender<bool>,
@@ -32,6 +32,13 @@ pub(crate) struct Device {
     pub connections: watch::Sender<u64>,
     pub applied: watch::Sender<u64>,
     pub shutdown: CancellationToken,
+}
+
+/// Writes to refuse: every one after the next `accepted`.
+#[derive(Debug, Clone, Copy)]
+struct WriteFault {
+    code: ExceptionCode,
+    accepted: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -45,7 +52,7 @@ impl Device {
         Ok(Device {
             registers: Mutex::new(Registers::new(config.profile.clone(), config.slots)?),
             config,
-            writes: Mutex::new(Vec::new()),
+            requests: Mutex::new(Vec::new()),
             fault: Mutex::new(None),
             links: Mutex::new(Some(CancellationToken::new())),
             held: watch::Sender::new(false),
@@ -81,15 +88,26 @@ impl Device {
     }
 
     pub fn writes(&self) -> Vec<SimWrite> {
-        lock(&self.writes).clone()
+        lock(&self.requests)
+            .iter()
+            .filter_map(|r| match r {
+                SimRequest::Write(w) => Some(w.clone()),
+                SimRequest::Read { .. } => None,
+            })
+            .collect()
     }
 
-    pub fn clear_writes(&self) {
-        lock(&self.writes).clear();
+    pub fn requests(&self) -> Vec<SimRequest> {
+        lock(&self.requests).clone()
     }
 
-    pub fn fail_writes(&self, code: Option<ExceptionCode>) {
-        *lock(&self.fault) = code;
+    pub fn clear_requests(&self) {
+        lock(&self.requests).clear();
+    }
+
+    /// Refuses writes with `code` once `accepted` more have been applied; `None` accepts all.
+    pub fn fail_writes(&self, code: Option<ExceptionCode>, accepted: usize) {
+        *lock(&self.fault) = code.map(|code| WriteFault { code, accepted });
     }
 
     pub fn hold_writes(&self, held: bool) {
@@ -99,6 +117,10 @@ impl Device {
     pub async fn answer(&self, request: Request<'static>) -> Result<Response, ExceptionCode> {
         match request {
             Request::ReadHoldingRegisters(address, count) => {
+                lock(&self.requests).push(SimRequest::Read {
+                    start: address,
+                    count,
+                });
                 self.reads.send_modify(|n| *n += 1);
                 if !(1..=FC03_MAX_REGISTERS).contains(&count) {
                     return Err(ExceptionCode::IllegalDataValue);
@@ -123,10 +145,10 @@ impl Device {
     /// Logs the write on arrival, waits at the gate, then applies or fails it.
     async fn write(&self, start: u16, values: Vec<u16>) -> Result<(), ExceptionCode> {
         let count = values.len();
-        lock(&self.writes).push(SimWrite {
+        lock(&self.requests).push(SimRequest::Write(SimWrite {
             start,
             values: values.clone(),
-        });
+        }));
         self.arrived.send_modify(|n| *n += 1);
         tracing::debug!(start, count, "simulated controller: write arrived");
 
@@ -137,11 +159,16 @@ impl Device {
         if !(1..=usize::from(FC16_MAX_REGISTERS)).contains(&count) {
             return Err(ExceptionCode::IllegalDataValue);
         }
-        if let Some(code) = *lock(&self.fault) {
-            tracing::debug!(start, %code, "simulated controller: failing write as told");
-            return Err(code);
+        if let Some(fault) = *lock(&self.fault)
+            && fault.accepted == 0
+        {
+            tracing::debug!(start, code = %fault.code, "simulated controller: failing write as told");
+            return Err(fault.code);
         }
         self.registers().write(start, &values)?;
+        if let Some(fault) = lock(&self.fault).as_mut() {
+            fault.accepted = fault.accepted.saturating_sub(1);
+        }
         self.applied.send_modify(|n| *n += 1);
         Ok(())
     }

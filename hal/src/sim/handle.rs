@@ -15,6 +15,15 @@ pub struct SimWrite {
     pub values: Vec<u16>,
 }
 
+/// One request as it reached the device, answered or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimRequest {
+    /// FC03.
+    Read { start: u16, count: u16 },
+    /// FC06/FC16.
+    Write(SimWrite),
+}
+
 /// A cloneable handle on one simulated controller, whatever it is served over.
 #[derive(Clone)]
 pub struct SimDevice {
@@ -105,14 +114,20 @@ impl SimDevice {
         self.device.reads.subscribe()
     }
 
-    /// Every write request since start or [`Self::clear_writes`], in arrival order, including
-    /// ones later refused.
+    /// Every write request since start or [`Self::clear_requests`], in arrival order,
+    /// including ones later refused.
     pub fn writes(&self) -> Vec<SimWrite> {
         self.device.writes()
     }
 
-    pub fn clear_writes(&self) {
-        self.device.clear_writes();
+    /// Every request, reads and writes, since start or [`Self::clear_requests`], in arrival
+    /// order, including ones later refused.
+    pub fn requests(&self) -> Vec<SimRequest> {
+        self.device.requests()
+    }
+
+    pub fn clear_requests(&self) {
+        self.device.clear_requests();
     }
 
     /// Offline closes open TCP connections and every new one at once, and keeps the unit
@@ -124,7 +139,13 @@ impl SimDevice {
 
     /// Answers every write with `code` (after the hold gate) until set back to `None`.
     pub fn fail_writes(&self, code: Option<ExceptionCode>) {
-        self.device.fail_writes(code);
+        self.device.fail_writes(code, 0);
+    }
+
+    /// Applies the next `accepted` writes, then answers every later one with `code` until
+    /// [`Self::fail_writes`]`(None)`: an exception partway through a multi-frame batch.
+    pub fn fail_writes_after(&self, accepted: usize, code: ExceptionCode) {
+        self.device.fail_writes(Some(code), accepted);
     }
 
     /// Makes write requests wait, unapplied and unanswered, until [`Self::release_writes`].

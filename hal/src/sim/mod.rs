@@ -20,7 +20,7 @@ use tokio_modbus::server::tcp::Server;
 use tokio_util::sync::CancellationToken;
 
 pub use esp_rfid::{EspRfidSimConfig, EspRfidSimHandle, spawn_esp_rfid};
-pub use handle::{SimDevice, SimHandle, SimWrite};
+pub use handle::{SimDevice, SimHandle, SimRequest, SimWrite};
 pub use lintel_mqtt::{LintelMqttSimConfig, LintelMqttSimHandle, SimChange, spawn_lintel_mqtt};
 pub use pty::PtyMaster;
 pub use rtu::{Corruption, LineEmulation, RtuSim, RtuSimHandle, RtuStats};

@@ -101,6 +101,8 @@ pub struct Engine {
     enrollments: Mutex<HashMap<String, tokio::sync::oneshot::Sender<u64>>>,
     /// One pass per source at a time.
     pass_locks: HashMap<String, tokio::sync::Mutex<()>>,
+    /// When each source's poll loop pulls it next, by source name.
+    next_runs: Mutex<HashMap<String, Timestamp>>,
 }
 
 impl Engine {
@@ -137,7 +139,18 @@ impl Engine {
             people_counts: Mutex::new(None),
             planned_at: Mutex::new(Timestamp::MIN),
             enrollments: Mutex::new(HashMap::new()),
+            next_runs: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// When the poll loop of `source` plans to pull it next.
+    pub fn next_run(&self, source: &str) -> Option<Timestamp> {
+        crate::dispatch::lock(&self.next_runs).get(source).copied()
+    }
+
+    /// Records the poll loop's plan for `source`.
+    pub fn plan_run(&self, source: &str, at: Timestamp) {
+        crate::dispatch::lock(&self.next_runs).insert(source.to_string(), at);
     }
 
     pub fn next_change(&self) -> Option<Timestamp> {
