@@ -523,3 +523,13 @@ fn invalid_error_message_names_the_key() {
     let err = Config::parse("bogus = 1\n", "lintel.toml").expect_err("not a config");
     assert!(err.to_string().starts_with("lintel.toml: "), "{err}");
 }
+
+#[test]
+fn a_log_level_that_is_no_filter_is_named() {
+    let base = format!("{SITE}{}", csv_source("roster"));
+    assert_eq!(
+        invalid_key(&format!("{base}[log]\nlevel = \"lintel=loud\"\n")),
+        "log.level"
+    );
+    parse(&format!("{base}[log]\nlevel = \"lintel=debug,warn\"\n"));
+}

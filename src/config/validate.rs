@@ -55,6 +55,15 @@ impl Config {
         if self.site.name.trim().is_empty() {
             return Err(invalid("site.name", "must not be empty"));
         }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(invalid(
+                "log.level",
+                format!(
+                    "`{}` is not a level or filter directive ({e})",
+                    self.log.level
+                ),
+            ));
+        }
         if let Err(e) = jiff::tz::TimeZone::get(&self.site.timezone) {
             return Err(invalid(
                 "site.timezone",
