@@ -417,22 +417,19 @@ fn preview(plan: &PassPlan, passes: &[Activity]) -> Vec<String> {
     rows
 }
 
-/// Writes `changed` over `people`, by id (new people are added).
+/// Writes `changed` over `people`, by id; the new ones are added in `changed`'s order.
 fn overwrite(people: &mut Vec<crate::store::Person>, changed: &[crate::store::Person]) {
-    let at: std::collections::HashMap<&str, usize> = people
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.id.as_str(), i))
-        .collect();
-    let (mut updates, mut added) = (Vec::new(), Vec::new());
-    for c in changed {
-        match at.get(c.id.as_str()) {
-            Some(&i) => updates.push((i, c.clone())),
-            None => added.push(c.clone()),
+    let mut left: std::collections::HashMap<&str, &crate::store::Person> =
+        changed.iter().map(|c| (c.id.as_str(), c)).collect();
+    for p in people.iter_mut() {
+        if let Some(c) = left.remove(p.id.as_str()) {
+            *p = c.clone();
         }
     }
-    for (i, c) in updates {
-        people[i] = c;
-    }
-    people.extend(added);
+    people.extend(
+        changed
+            .iter()
+            .filter(|c| left.contains_key(c.id.as_str()))
+            .cloned(),
+    );
 }
