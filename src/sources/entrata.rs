@@ -25,6 +25,10 @@
 //! | 6 Past                                                         | `past`      |
 //! | customer `leaseCustomerStatus` Cancelled (any lease)           | `cancelled` |
 //!
+//! Not called: `getLeasePickList` and `getCustomers`. The reference names both but documents
+//! neither's fields, and `getLeases` r2 already carries the customers; the pick list is read by
+//! the operator into `status_ids` (docs/sources.md).
+//!
 //! Building: none. A lease names its `propertyId` (an id) but `getLeases` documents no building
 //! or property name, so records have no building.
 
