@@ -146,9 +146,6 @@ impl Daemon {
         let listener = server::bind(&config.control.socket).await?;
         let engine = Arc::new(Engine::new(store.clone(), config.clone(), sources, clock));
 
-        // Windows may have ended while we were down, and the config may have changed.
-        engine.apply(Commit::default(), engine.clock.now()).await?;
-
         let drivers = config
             .controllers
             .iter()
@@ -336,6 +333,16 @@ async fn poll_source(
 /// The gateway's own enforcement of window ends: re-plans at the earliest end still ahead, so a
 /// revocation goes out on time even with every source unreachable.
 async fn enforce_windows(engine: Arc<Engine>, beat: watchdog::Beat, shutdown: CancellationToken) {
+    // Windows may have ended while we were down, and the config may have changed. Planned here
+    // rather than before the daemon reports ready: at 100k people this takes over a second, and
+    // the outbox kept from before (revocations first) is worked off meanwhile.
+    let now = engine.clock.now();
+    if let Err(e) = beat
+        .around("start-up planning", engine.apply(Commit::default(), now))
+        .await
+    {
+        tracing::error!(error = %e, "start-up planning failed");
+    }
     loop {
         let next = engine.next_change();
         let due = async {
