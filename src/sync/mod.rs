@@ -243,6 +243,12 @@ fn ineligible(pass: &Pass<'_>, record: &SourceRecord) -> Option<String> {
     if policy.require_unit && record.unit.is_none() {
         return Some("no unit, so no door can be worked out (policy.require_unit)".into());
     }
+    if policy.require_building && record.building.is_none() {
+        return Some(
+            "no building (facility), so no group can be worked out (policy.require_building)"
+                .into(),
+        );
+    }
     policy
         .require_identifier
         .missing(record.email.is_some(), record.phone.is_some())

@@ -193,6 +193,36 @@ fn eligibility_rules_skip_with_the_exact_reason() {
 }
 
 #[test]
+fn a_record_without_a_building_is_skipped_when_the_policy_requires_one() {
+    let mut no_building = record("T-1");
+    no_building.building = None;
+    let mut blank_building = record("T-2");
+    blank_building.building = Some("  ".into());
+    let mut with_building = record("T-3");
+    with_building.building = Some(" East Tower ".into());
+    let mut world = World::default();
+    world.policy.require_building = true;
+    for rec in [no_building, blank_building] {
+        let ext = rec.external_id.clone();
+        let plan = world.plan(vec![rec]);
+        assert!(plan.people.is_empty(), "{ext}");
+        let e = entry(&plan, Outcome::Skipped, &ext);
+        assert_eq!(
+            e.reason,
+            "no building (facility), so no group can be worked out (policy.require_building)",
+            "{ext}"
+        );
+    }
+    let plan = world.plan(vec![with_building]);
+    assert_eq!(plan.added, 1);
+    assert_eq!(plan.people[0].building.as_deref(), Some("East Tower"));
+
+    // Off by default: a single-building site has no building in its records.
+    let plan = World::default().plan(vec![record("T-4")]);
+    assert_eq!(plan.added, 1);
+}
+
+#[test]
 fn require_identifier_policies() {
     let mut email_only = record("T-1");
     email_only.phone = None;
