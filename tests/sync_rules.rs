@@ -322,3 +322,32 @@ async fn activity_is_searchable_and_each_entry_can_be_shown() {
     );
     b.daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_source_does_not_grow_the_activity_log_past_its_retention() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pms = lintel::demo::pms::PmsServer::start(residents(2)).expect("pms");
+    let door = sim(16).await;
+    let mut text = config_text(
+        dir.path(),
+        &pms.url(),
+        &[("door", door.local_addr().to_string())],
+    );
+    text.push_str("\n[activity]\nmax_entries = 5\n");
+    let config = lintel::config::Config::parse(&text, "test").expect("valid config");
+    let daemon = lintel::Daemon::start(config).await.expect("daemon starts");
+    pms.fail_with(Some(500));
+    for round in 0..12 {
+        let passes = sync_now(dir.path()).await;
+        assert_eq!(passes[0]["ok"], false, "round {round}: {passes}");
+    }
+    let log = daemon.engine().store.activity(100).expect("reads");
+    assert_eq!(log.len(), 5, "trimmed to activity.max_entries: {log:#?}");
+    assert_eq!(log[0].outcome, lintel::store::Outcome::Failed);
+    assert!(
+        log[0].reason.starts_with("pull failed") && log[0].reason.ends_with("no access was changed"),
+        "{}",
+        log[0].reason
+    );
+    daemon.stop().await;
+}

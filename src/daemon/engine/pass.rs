@@ -161,8 +161,15 @@ impl Engine {
             report.ok = false;
             report.error = Some(format!("cannot store the pass: {e}"));
         }
+        self.trim_activity(started);
+        report
+    }
+
+    /// Applies the activity retention. Every pass that writes calls it, failed ones too: a
+    /// source that keeps failing logs every attempt and must not grow the log without bound.
+    fn trim_activity(&self, now: Timestamp) {
         let retention = &self.config.activity;
-        let before = started
+        let before = now
             .checked_sub(
                 jiff::SignedDuration::try_from(retention.max_age)
                     .unwrap_or(jiff::SignedDuration::MAX),
@@ -171,7 +178,6 @@ impl Engine {
         if let Err(e) = self.store.trim_activity(retention.max_entries, before) {
             tracing::warn!(error = %e, "cannot trim the activity log");
         }
-        report
     }
 
     /// For a source pulled for changes: the clock its next changes-only pull counts from, and
@@ -274,6 +280,7 @@ impl Engine {
         if let Err(e) = self.store.commit(commit).await {
             tracing::error!(error = %e, "cannot record failed pass");
         }
+        self.trim_activity(at);
         report
     }
 
