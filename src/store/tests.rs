@@ -84,6 +84,7 @@ fn person(id: &str, external_id: &str) -> Person {
         denials: Vec::new(),
         at_source: true,
         removed_at: None,
+        excluded: None,
         created_at: ts(1_000),
         updated_at: ts(1_000),
     }

@@ -518,6 +518,52 @@ fn removal_at_source_disables_and_keeps_the_person() {
 }
 
 #[test]
+fn excluding_a_linked_person_takes_their_access_until_the_entry_goes() {
+    let mut world = World::with(vec![linked("p1", "T-1"), linked("p2", "T-2")]);
+    world.policy.exclude = vec!["t-1".into()];
+    let plan = world.plan(vec![record("T-1"), record("T-2")]);
+    assert_eq!(plan.disabled, 1);
+    let gone = planned(&plan, "p1").expect("kept, written");
+    assert_eq!(gone.excluded.as_deref(), Some("T-1"));
+    assert_eq!(
+        entry(&plan, Outcome::Disabled, "p1").reason,
+        "excluded by policy.exclude (`T-1`); access revoked, person and history kept"
+    );
+    assert!(planned(&plan, "p2").is_none(), "p2 is untouched");
+    world.apply(&plan);
+
+    // Still excluded: nothing new to say or write.
+    let again = world.plan(vec![record("T-1"), record("T-2")]);
+    assert!(again.people.is_empty() && again.activity.is_empty(), "{again:#?}");
+
+    // The entry goes: access comes back.
+    world.policy.exclude.clear();
+    let plan = world.plan(vec![record("T-1"), record("T-2")]);
+    let back = planned(&plan, "p1").expect("written");
+    assert_eq!(back.excluded, None);
+    assert_eq!(
+        entry(&plan, Outcome::Updated, "p1").reason,
+        "`pms` changed no longer excluded"
+    );
+}
+
+#[test]
+fn excluding_many_linked_people_is_held_by_the_mass_change_guard() {
+    let (mut world, records) = building(100);
+    world.policy.exclude = (0..11).map(|i| format!("T-{i}")).collect();
+    let plan = world.plan(records);
+    assert_eq!((plan.disabled, plan.held.len()), (0, 11));
+    assert!(plan.people.iter().all(|p| p.excluded.is_none()));
+    assert!(
+        entry(&plan, Outcome::Flagged, "p000")
+            .reason
+            .starts_with("held by the mass-change guard: `pms` would take access from 11 of 100"),
+        "{}",
+        entry(&plan, Outcome::Flagged, "p000").reason
+    );
+}
+
+#[test]
 fn absence_proves_nothing_in_a_changes_only_or_partly_unreadable_listing() {
     let world = World::with(vec![linked("p1", "T-1"), linked("p2", "T-2")]);
     let mut changes = pull(vec![record("T-2")]);

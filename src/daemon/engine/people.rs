@@ -204,6 +204,7 @@ impl Engine {
             denials: Vec::new(),
             at_source: true,
             removed_at: None,
+            excluded: None,
             created_at: now,
             updated_at: now,
         };
