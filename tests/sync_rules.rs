@@ -299,6 +299,23 @@ async fn bulk_delete_needs_the_token_of_exactly_the_previewed_set() {
         passes.as_array().expect("list").is_empty(),
         "source switched off: {passes}"
     );
+    let status = call(b.path(), Request::Status).await;
+    assert_eq!(status["sources"][0]["enabled"], false, "{status}");
+    assert_eq!(
+        status["sources"][0]["disabled_why"],
+        "switched off by bulk delete; `lintel sync enable pms` switches it back on"
+    );
+
+    // Back on: its pass runs at once and the people come back.
+    let (code, out) = b.cli(&["sync", "enable", "pms"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(b.store().people().expect("people").len(), 5, "{out}");
+    let status = call(b.path(), Request::Status).await;
+    assert_eq!(status["sources"][0]["enabled"], true, "{status}");
+    assert!(status["sources"][0].get("disabled_why").is_none(), "{status}");
+    let (code, out) = b.cli(&["sync", "enable", "pms"]).await;
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("source `pms` is not switched off"), "{out}");
     b.daemon.stop().await;
 }
 

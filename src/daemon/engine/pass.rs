@@ -326,6 +326,29 @@ impl Engine {
         Ok(self.run_pass(runner, PullKind::Full, false).await)
     }
 
+    /// Switches a source back on after a bulk delete switched it off, then runs its pass.
+    pub async fn enable_source(&self, source: &str) -> Result<PassReport, EngineError> {
+        let runner = self.runner(source)?;
+        let mut state = self.store.source_state(source)?;
+        if !state.disabled {
+            return Err(EngineError::NotSwitchedOff(source.to_string()));
+        }
+        state.disabled = false;
+        let now = self.clock.now();
+        let commit = Commit {
+            sources: vec![(source.to_string(), state)],
+            activity: vec![Activity::new(
+                now,
+                Outcome::Processed,
+                source,
+                "source switched back on by an administrator",
+            )],
+            ..Commit::default()
+        };
+        self.store.commit(commit).await?;
+        Ok(self.run_pass(runner, PullKind::Full, false).await)
+    }
+
     /// Keeps everyone the held pass would have revoked. While the source keeps wanting the same
     /// revocations they stay held without a new alert.
     pub async fn reject(&self, source: &str) -> Result<usize, EngineError> {
