@@ -368,3 +368,56 @@ async fn a_failing_source_does_not_grow_the_activity_log_past_its_retention() {
     );
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_is_found_by_id_external_id_email_or_any_card_form_and_never_guessed() {
+    let mut listing = residents(2);
+    // An external id spelled like R-2's card number.
+    listing.push(resident("102", "current"));
+    let b = Building::start(listing, 64).await;
+    b.issue(&[("R-1", 101), ("R-2", 102)]).await;
+    for card in ["w26:12:345", "uid:04A1B2C3"] {
+        let (code, out) = b.cli(&["credentials", "add", "R-1", "--card", card]).await;
+        assert_eq!(code, Some(0), "{card}: {out}");
+    }
+    let store = b.store();
+    let id = |ext: &str| {
+        store
+            .person_by_external("pms", ext)
+            .expect("reads")
+            .expect("synced")
+            .id
+    };
+    let (r1, r2, other) = (id("R-1"), id("R-2"), id("102"));
+    let cases = [
+        ("R-1", &r1),
+        ("pms:R-1", &r1),
+        ("R-1@EXAMPLE.com", &r1),
+        ("101", &r1),
+        ("CARD 101", &r1),
+        ("w26:12:345", &r1),
+        ("W26 12:345", &r1),
+        ("uid:04a1b2c3", &r1),
+        ("04:A1:B2:C3", &r1),
+        (r2.as_str(), &r2),
+        ("pms:102", &other),
+    ];
+    for (query, want) in cases {
+        let (code, out) = b.cli(&["people", "show", query, "--json"]).await;
+        assert_eq!(code, Some(0), "{query}: {out}");
+        let person: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        assert_eq!(person["person"]["id"].as_str(), Some(want.as_str()), "{query}");
+    }
+
+    // `102` is R-2's card and another person's external id: refused, naming both.
+    let (code, out) = b.cli(&["people", "show", "102"]).await;
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!("`102` matches 2 people ({r2}, {other}); use their lintel id")),
+        "{out}"
+    );
+    let (code, out) = b.cli(&["people", "show", "nobody@example.com"]).await;
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("no person matches `nobody@example.com`"), "{out}");
+    b.daemon.stop().await;
+}

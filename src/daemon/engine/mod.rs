@@ -45,8 +45,15 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("no person matches `{0}` (try a lintel id, an external id, an email or a card number)")]
     UnknownPerson(String),
-    #[error("`{query}` matches {count} people; use their lintel id")]
-    Ambiguous { query: String, count: usize },
+    #[error(
+        "`{query}` matches {} people ({}); use their lintel id",
+        candidates.len(),
+        candidates.join(", ")
+    )]
+    Ambiguous {
+        query: String,
+        candidates: Vec<String>,
+    },
     #[error("card {card} already belongs to {person}")]
     CardTaken { card: u64, person: String },
     #[error("card {0} is not assigned to anyone")]
