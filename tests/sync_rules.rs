@@ -207,8 +207,25 @@ async fn decoupled_people_are_left_alone_and_explain_says_why() {
     let (code, out) = b.cli(&["explain", "R-1"]).await;
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("decoupled"), "{out}");
+    assert!(out.contains("not on policy.exclude"), "{out}");
+    assert!(
+        out.contains("has the contact details policy.require_identifier asks for"),
+        "{out}"
+    );
+    assert!(!out.contains("open alert"), "{out}");
     assert!(
         out.contains("door-door      YES  opens: door confirmed card(s) [101]"),
+        "{out}"
+    );
+
+    // An email change at the source raises an alert about R-2; explain names it.
+    b.pms.update("R-2", |r| r["email"] = "changed@example.com".into());
+    sync_now(b.path()).await;
+    let (code, out) = b.cli(&["explain", "R-2"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.lines().any(|l| l.contains("open alert")
+            && l.contains("(email_mismatch): `pms` changed the email of")),
         "{out}"
     );
 
