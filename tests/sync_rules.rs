@@ -219,7 +219,8 @@ async fn decoupled_people_are_left_alone_and_explain_says_why() {
     );
 
     // An email change at the source raises an alert about R-2; explain names it.
-    b.pms.update("R-2", |r| r["email"] = "changed@example.com".into());
+    b.pms
+        .update("R-2", |r| r["email"] = "changed@example.com".into());
     sync_now(b.path()).await;
     let (code, out) = b.cli(&["explain", "R-2"]).await;
     assert_eq!(code, Some(0), "{out}");
@@ -329,7 +330,10 @@ async fn bulk_delete_needs_the_token_of_exactly_the_previewed_set() {
     assert_eq!(b.store().people().expect("people").len(), 5, "{out}");
     let status = call(b.path(), Request::Status).await;
     assert_eq!(status["sources"][0]["enabled"], true, "{status}");
-    assert!(status["sources"][0].get("disabled_why").is_none(), "{status}");
+    assert!(
+        status["sources"][0].get("disabled_why").is_none(),
+        "{status}"
+    );
     let (code, out) = b.cli(&["sync", "enable", "pms"]).await;
     assert_ne!(code, Some(0), "{out}");
     assert!(out.contains("source `pms` is not switched off"), "{out}");
@@ -379,7 +383,8 @@ async fn a_failing_source_does_not_grow_the_activity_log_past_its_retention() {
     assert_eq!(log.len(), 5, "trimmed to activity.max_entries: {log:#?}");
     assert_eq!(log[0].outcome, lintel::store::Outcome::Failed);
     assert!(
-        log[0].reason.starts_with("pull failed") && log[0].reason.ends_with("no access was changed"),
+        log[0].reason.starts_with("pull failed")
+            && log[0].reason.ends_with("no access was changed"),
         "{}",
         log[0].reason
     );
@@ -423,18 +428,27 @@ async fn a_person_is_found_by_id_external_id_email_or_any_card_form_and_never_gu
         let (code, out) = b.cli(&["people", "show", query, "--json"]).await;
         assert_eq!(code, Some(0), "{query}: {out}");
         let person: serde_json::Value = serde_json::from_str(&out).expect("JSON");
-        assert_eq!(person["person"]["id"].as_str(), Some(want.as_str()), "{query}");
+        assert_eq!(
+            person["person"]["id"].as_str(),
+            Some(want.as_str()),
+            "{query}"
+        );
     }
 
     // `102` is R-2's card and another person's external id: refused, naming both.
     let (code, out) = b.cli(&["people", "show", "102"]).await;
     assert_ne!(code, Some(0), "{out}");
     assert!(
-        out.contains(&format!("`102` matches 2 people ({r2}, {other}); use their lintel id")),
+        out.contains(&format!(
+            "`102` matches 2 people ({r2}, {other}); use their lintel id"
+        )),
         "{out}"
     );
     let (code, out) = b.cli(&["people", "show", "nobody@example.com"]).await;
     assert_ne!(code, Some(0), "{out}");
-    assert!(out.contains("no person matches `nobody@example.com`"), "{out}");
+    assert!(
+        out.contains("no person matches `nobody@example.com`"),
+        "{out}"
+    );
     b.daemon.stop().await;
 }

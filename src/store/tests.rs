@@ -764,7 +764,12 @@ async fn activity_search_finds_a_person_by_name() {
         found.iter().map(|a| a.subject.as_str()).collect::<Vec<_>>(),
         ["p1"]
     );
-    assert!(store.search_activity("nobody", 10).expect("search").is_empty());
+    assert!(
+        store
+            .search_activity("nobody", 10)
+            .expect("search")
+            .is_empty()
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -534,7 +534,10 @@ fn excluding_a_linked_person_takes_their_access_until_the_entry_goes() {
 
     // Still excluded: nothing new to say or write.
     let again = world.plan(vec![record("T-1"), record("T-2")]);
-    assert!(again.people.is_empty() && again.activity.is_empty(), "{again:#?}");
+    assert!(
+        again.people.is_empty() && again.activity.is_empty(),
+        "{again:#?}"
+    );
 
     // The entry goes: access comes back.
     world.policy.exclude.clear();

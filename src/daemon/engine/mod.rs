@@ -64,7 +64,9 @@ pub enum EngineError {
     UnknownSource(String),
     #[error("source `{0}` has no held pass to approve or reject")]
     NothingHeld(String),
-    #[error("source `{0}` is not switched off (only `bulk-delete --disable-source` switches one off at run time; `enabled = false` in its config section is changed there)")]
+    #[error(
+        "source `{0}` is not switched off (only `bulk-delete --disable-source` switches one off at run time; `enabled = false` in its config section is changed there)"
+    )]
     NotSwitchedOff(String),
     #[error("no alert {0}")]
     UnknownAlert(u64),

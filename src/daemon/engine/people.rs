@@ -66,7 +66,10 @@ impl Engine {
         if query.contains('@') {
             let lower = query.to_lowercase();
             for p in self.store.people()? {
-                if p.email.as_deref().is_some_and(|e| e.to_lowercase() == lower) {
+                if p.email
+                    .as_deref()
+                    .is_some_and(|e| e.to_lowercase() == lower)
+                {
                     add(p, &mut found);
                 }
             }
