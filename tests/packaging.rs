@@ -812,6 +812,7 @@ fn documented_keys() -> BTreeSet<String> {
         "policy.exclude",
         "policy.require_identifier",
         "policy.require_unit",
+        "policy.require_building",
         "policy.match_key",
         "policy.mass_disable.max_count",
         "policy.mass_disable.max_percent",

@@ -207,8 +207,26 @@ async fn decoupled_people_are_left_alone_and_explain_says_why() {
     let (code, out) = b.cli(&["explain", "R-1"]).await;
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("decoupled"), "{out}");
+    assert!(out.contains("not on policy.exclude"), "{out}");
+    assert!(
+        out.contains("has the contact details policy.require_identifier asks for"),
+        "{out}"
+    );
+    assert!(!out.contains("open alert"), "{out}");
     assert!(
         out.contains("door-door      YES  opens: door confirmed card(s) [101]"),
+        "{out}"
+    );
+
+    // An email change at the source raises an alert about R-2; explain names it.
+    b.pms
+        .update("R-2", |r| r["email"] = "changed@example.com".into());
+    sync_now(b.path()).await;
+    let (code, out) = b.cli(&["explain", "R-2"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.lines().any(|l| l.contains("open alert")
+            && l.contains("(email_mismatch): `pms` changed the email of")),
         "{out}"
     );
 
@@ -299,6 +317,26 @@ async fn bulk_delete_needs_the_token_of_exactly_the_previewed_set() {
         passes.as_array().expect("list").is_empty(),
         "source switched off: {passes}"
     );
+    let status = call(b.path(), Request::Status).await;
+    assert_eq!(status["sources"][0]["enabled"], false, "{status}");
+    assert_eq!(
+        status["sources"][0]["disabled_why"],
+        "switched off by bulk delete; `lintel sync enable pms` switches it back on"
+    );
+
+    // Back on: its pass runs at once and the people come back.
+    let (code, out) = b.cli(&["sync", "enable", "pms"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(b.store().people().expect("people").len(), 5, "{out}");
+    let status = call(b.path(), Request::Status).await;
+    assert_eq!(status["sources"][0]["enabled"], true, "{status}");
+    assert!(
+        status["sources"][0].get("disabled_why").is_none(),
+        "{status}"
+    );
+    let (code, out) = b.cli(&["sync", "enable", "pms"]).await;
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("source `pms` is not switched off"), "{out}");
     b.daemon.stop().await;
 }
 
@@ -318,6 +356,98 @@ async fn activity_is_searchable_and_each_entry_can_be_shown() {
     assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("record   R-2") && out.contains("no longer listed"),
+        "{out}"
+    );
+    b.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_source_does_not_grow_the_activity_log_past_its_retention() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pms = lintel::demo::pms::PmsServer::start(residents(2)).expect("pms");
+    let door = sim(16).await;
+    let mut text = config_text(
+        dir.path(),
+        &pms.url(),
+        &[("door", door.local_addr().to_string())],
+    );
+    text.push_str("\n[activity]\nmax_entries = 5\n");
+    let config = lintel::config::Config::parse(&text, "test").expect("valid config");
+    let daemon = lintel::Daemon::start(config).await.expect("daemon starts");
+    pms.fail_with(Some(500));
+    for round in 0..12 {
+        let passes = sync_now(dir.path()).await;
+        assert_eq!(passes[0]["ok"], false, "round {round}: {passes}");
+    }
+    let log = daemon.engine().store.activity(100).expect("reads");
+    assert_eq!(log.len(), 5, "trimmed to activity.max_entries: {log:#?}");
+    assert_eq!(log[0].outcome, lintel::store::Outcome::Failed);
+    assert!(
+        log[0].reason.starts_with("pull failed")
+            && log[0].reason.ends_with("no access was changed"),
+        "{}",
+        log[0].reason
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_is_found_by_id_external_id_email_or_any_card_form_and_never_guessed() {
+    let mut listing = residents(2);
+    // An external id spelled like R-2's card number.
+    listing.push(resident("102", "current"));
+    let b = Building::start(listing, 64).await;
+    b.issue(&[("R-1", 101), ("R-2", 102)]).await;
+    for card in ["w26:12:345", "uid:04A1B2C3"] {
+        let (code, out) = b.cli(&["credentials", "add", "R-1", "--card", card]).await;
+        assert_eq!(code, Some(0), "{card}: {out}");
+    }
+    let store = b.store();
+    let id = |ext: &str| {
+        store
+            .person_by_external("pms", ext)
+            .expect("reads")
+            .expect("synced")
+            .id
+    };
+    let (r1, r2, other) = (id("R-1"), id("R-2"), id("102"));
+    let cases = [
+        ("R-1", &r1),
+        ("pms:R-1", &r1),
+        ("R-1@EXAMPLE.com", &r1),
+        ("101", &r1),
+        ("CARD 101", &r1),
+        ("w26:12:345", &r1),
+        ("W26 12:345", &r1),
+        ("uid:04a1b2c3", &r1),
+        ("04:A1:B2:C3", &r1),
+        (r2.as_str(), &r2),
+        ("pms:102", &other),
+    ];
+    for (query, want) in cases {
+        let (code, out) = b.cli(&["people", "show", query, "--json"]).await;
+        assert_eq!(code, Some(0), "{query}: {out}");
+        let person: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        assert_eq!(
+            person["person"]["id"].as_str(),
+            Some(want.as_str()),
+            "{query}"
+        );
+    }
+
+    // `102` is R-2's card and another person's external id: refused, naming both.
+    let (code, out) = b.cli(&["people", "show", "102"]).await;
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!(
+            "`102` matches 2 people ({r2}, {other}); use their lintel id"
+        )),
+        "{out}"
+    );
+    let (code, out) = b.cli(&["people", "show", "nobody@example.com"]).await;
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains("no person matches `nobody@example.com`"),
         "{out}"
     );
     b.daemon.stop().await;

@@ -225,6 +225,9 @@ impl Policy {
     }
 
     pub fn access(&self, person: &Person, now: Timestamp) -> Access {
+        if let Some(value) = &person.excluded {
+            return Access::Denied(format!("excluded by policy.exclude (`{value}`)"));
+        }
         if !person.at_source {
             return Access::Denied(format!(
                 "no longer listed by source `{}`",

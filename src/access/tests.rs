@@ -128,6 +128,7 @@ fn person(id: &str) -> Person {
         denials: Vec::new(),
         at_source: true,
         removed_at: None,
+        excluded: None,
         created_at: ts(0),
         updated_at: ts(0),
     }
@@ -241,6 +242,16 @@ fn resident_gets_every_group_door_as_masks_per_controller() {
     let expected: Vec<(String, u8)> = vec![("garage".into(), 0b1000), ("lobby".into(), 0b11)];
     assert_eq!(doors.into_iter().collect::<Vec<_>>(), expected);
     assert_eq!(w, window(Some(MAR_08_1000), Some(NOV_01_1600)));
+}
+
+#[test]
+fn an_excluded_person_opens_nothing_and_the_reason_names_the_entry() {
+    let mut p = person("p1");
+    p.excluded = Some("T-1".into());
+    assert_eq!(
+        denied_reason(site().access(&p, ts(NOW))),
+        "excluded by policy.exclude (`T-1`)"
+    );
 }
 
 #[test]

@@ -158,6 +158,12 @@ pub enum SyncCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Switch SOURCE back on after `bulk-delete --disable-source` and run its pass.
+    Enable {
+        source: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -29,6 +29,9 @@ fn request_of(command: Command) -> Result<(ClientArgs, Request), String> {
         Command::Sync(SyncCommand::Reject { source, client }) => {
             (client, Request::SyncReject { source })
         }
+        Command::Sync(SyncCommand::Enable { source, client }) => {
+            (client, Request::SyncEnable { source })
+        }
         Command::Alerts { all, client } => (client, Request::Alerts { all }),
         Command::Review(ReviewCommand::Resolve {
             id,

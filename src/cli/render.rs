@@ -43,7 +43,9 @@ pub fn status(s: &Status) -> String {
             src.next_run_at
                 .map_or_else(|| "not scheduled".to_string(), |t| t.to_string()),
             src.people_in_scope,
-            detail("last pass", &src.last_pass) + &detail("last error", &src.last_error)
+            detail("off", &src.disabled_why)
+                + &detail("last pass", &src.last_pass)
+                + &detail("last error", &src.last_error)
         );
     }
     let p = &s.people;
@@ -104,7 +106,7 @@ pub fn reply(req: &Request, value: &Value, json: bool) -> Result<ExitCode, serde
             }
             return Ok(ExitCode::from(u8::from(reports.iter().any(|r| !r.ok))));
         }
-        Request::SyncApprove { .. } => {
+        Request::SyncApprove { .. } | Request::SyncEnable { .. } => {
             let report: PassReport = serde_json::from_value(value.clone())?;
             if !json {
                 print!("{}", passes(std::slice::from_ref(&report)));

@@ -14,6 +14,9 @@ pub struct PolicyConfig {
     pub require_identifier: RequireIdentifier,
     /// Whether a record without a unit is skipped.
     pub require_unit: bool,
+    /// Whether a record without a building (facility) is skipped: on a multi-building site the
+    /// building picks the groups, so a record without one cannot be given the right doors.
+    pub require_building: bool,
     /// How a record finds the person it belongs to when its external id is not known yet.
     pub match_key: MatchKey,
     pub mass_disable: MassDisable,
@@ -27,6 +30,7 @@ impl Default for PolicyConfig {
             exclude: Vec::new(),
             require_identifier: RequireIdentifier::EmailOrPhone,
             require_unit: true,
+            require_building: false,
             match_key: MatchKey::ExternalId,
             mass_disable: MassDisable::default(),
             units: UnitRules::default(),

@@ -19,6 +19,9 @@ pub enum Request {
     SyncReject {
         source: String,
     },
+    SyncEnable {
+        source: String,
+    },
     Alerts {
         #[serde(default)]
         all: bool,
@@ -131,6 +134,7 @@ impl Request {
             Request::SyncNow { dry_run } => !dry_run,
             Request::SyncApprove { .. }
             | Request::SyncReject { .. }
+            | Request::SyncEnable { .. }
             | Request::ReviewResolve { .. }
             | Request::PeopleAdd(_)
             | Request::PeopleDecouple { .. }

@@ -138,6 +138,7 @@ async fn dispatch(
         Request::SyncNow { dry_run } => Ok(json!(engine.sync_all(dry_run).await)),
         Request::SyncApprove { source } => ok(engine.approve(&source).await),
         Request::SyncReject { source } => ok(engine.reject(&source).await),
+        Request::SyncEnable { source } => ok(engine.enable_source(&source).await),
         Request::Alerts { all } => ok(engine.alerts(all)),
         Request::ReviewResolve { id, action } => ok(engine.resolve_alert(id, action).await),
         Request::PeopleList => ok(engine.store.people()),

@@ -40,6 +40,9 @@ pub struct SourceStatus {
     pub name: String,
     pub kind: String,
     pub enabled: bool,
+    /// Why a disabled source is off and how it comes back on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_why: Option<String>,
     pub last_attempt_at: Option<Timestamp>,
     pub last_success_at: Option<Timestamp>,
     pub last_error: Option<String>,
@@ -161,6 +164,16 @@ impl Engine {
                 name: runner.name.clone(),
                 kind: runner.kind.to_string(),
                 enabled,
+                disabled_why: if !runner.enabled {
+                    Some("`enabled = false` in its config section".to_string())
+                } else if state.disabled {
+                    Some(format!(
+                        "switched off by bulk delete; `lintel sync enable {}` switches it back on",
+                        runner.name
+                    ))
+                } else {
+                    None
+                },
                 last_attempt_at: state.last_attempt_at,
                 last_success_at: state.last_success_at,
                 last_error: state.last_error,

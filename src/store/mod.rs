@@ -392,12 +392,20 @@ impl Store {
             .transpose()
     }
 
-    /// The newest `limit` entries matching `needle`, newest first.
+    /// The newest `limit` entries matching `needle`, newest first. Entries name a person by id,
+    /// so a needle in a person's name finds the entries about that person.
     pub fn search_activity(&self, needle: &str, limit: usize) -> Result<Vec<Activity>, StoreError> {
+        let lower = needle.to_lowercase();
+        let named: std::collections::HashSet<String> = self
+            .people()?
+            .into_iter()
+            .filter(|p| p.display_name().to_lowercase().contains(&lower))
+            .map(|p| p.id)
+            .collect();
         let mut out = Vec::new();
         for v in self.activity.iter().values().rev() {
             let entry: Activity = decode("activity", &v?)?;
-            if entry.matches(needle) {
+            if entry.matches(needle) || named.contains(&entry.subject) {
                 out.push(entry);
                 if out.len() == limit {
                     break;

@@ -85,6 +85,10 @@ pub struct Person {
     /// stays. Always true for people added locally.
     pub at_source: bool,
     pub removed_at: Option<Timestamp>,
+    /// The `policy.exclude` entry that matched this person's record while they were linked:
+    /// sync took their access and gives it back once the entry goes.
+    #[serde(default)]
+    pub excluded: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

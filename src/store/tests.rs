@@ -84,6 +84,7 @@ fn person(id: &str, external_id: &str) -> Person {
         denials: Vec::new(),
         at_source: true,
         removed_at: None,
+        excluded: None,
         created_at: ts(1_000),
         updated_at: ts(1_000),
     }
@@ -736,6 +737,38 @@ async fn activity_retention_drops_the_oldest_by_count_and_by_age() {
         store.search_activity("S5", 10).expect("search").len(),
         1,
         "search ignores case"
+    );
+}
+
+#[tokio::test]
+async fn activity_search_finds_a_person_by_name() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let mut grace = person("p1", "T-1");
+    grace.first_name = "Grace".into();
+    grace.last_name = "Hopper".into();
+    commit(
+        &store,
+        Commit {
+            people: vec![grace, person("p2", "T-2")],
+            activity: vec![
+                Activity::new(ts(1), Outcome::Updated, "p1", "`pms` changed unit"),
+                Activity::new(ts(2), Outcome::Updated, "p2", "`pms` changed unit"),
+            ],
+            ..Commit::default()
+        },
+    )
+    .await;
+    let found = store.search_activity("grace hop", 10).expect("search");
+    assert_eq!(
+        found.iter().map(|a| a.subject.as_str()).collect::<Vec<_>>(),
+        ["p1"]
+    );
+    assert!(
+        store
+            .search_activity("nobody", 10)
+            .expect("search")
+            .is_empty()
     );
 }
 

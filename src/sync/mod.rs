@@ -229,24 +229,35 @@ pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<
 /// Why a record cannot be taken in, if it cannot.
 fn ineligible(pass: &Pass<'_>, record: &SourceRecord) -> Option<String> {
     let policy = pass.input.policy;
-    let excluded = [
+    if let Some(value) = excluded(pass, record) {
+        return Some(format!("excluded by policy.exclude (`{value}`)"));
+    }
+    if policy.require_unit && record.unit.is_none() {
+        return Some("no unit, so no door can be worked out (policy.require_unit)".into());
+    }
+    if policy.require_building && record.building.is_none() {
+        return Some(
+            "no building (facility), so no group can be worked out (policy.require_building)"
+                .into(),
+        );
+    }
+    policy
+        .require_identifier
+        .missing(record.email.is_some(), record.phone.is_some())
+        .map(String::from)
+}
+
+/// The record's value that `policy.exclude` lists, if any.
+fn excluded<'r>(pass: &Pass<'_>, record: &'r SourceRecord) -> Option<&'r str> {
+    let exclude = &pass.input.policy.exclude;
+    [
         Some(record.external_id.as_str()),
         record.email.as_deref(),
         record.unit.as_deref(),
     ]
     .into_iter()
     .flatten()
-    .find(|value| policy.exclude.iter().any(|x| x.eq_ignore_ascii_case(value)));
-    if let Some(value) = excluded {
-        return Some(format!("excluded by policy.exclude (`{value}`)"));
-    }
-    if policy.require_unit && record.unit.is_none() {
-        return Some("no unit, so no door can be worked out (policy.require_unit)".into());
-    }
-    policy
-        .require_identifier
-        .missing(record.email.is_some(), record.phone.is_some())
-        .map(String::from)
+    .find(|value| exclude.iter().any(|x| x.eq_ignore_ascii_case(value)))
 }
 
 fn update_linked(pass: &mut Pass<'_>, person: &Person, record: &SourceRecord, notes: Vec<String>) {
@@ -258,6 +269,29 @@ fn update_linked(pass: &mut Pass<'_>, person: &Person, record: &SourceRecord, no
             ext,
             "decoupled: sync leaves this person alone".into(),
         );
+        return;
+    }
+    if let Some(value) = excluded(pass, record) {
+        // Excluding someone already synced is how an administrator takes them out: their
+        // access goes like any other disable, so the mass-change guard counts it.
+        if person.excluded.as_deref() != Some(value) {
+            let mut gone = pass.current(person);
+            let first = gone.excluded.is_none();
+            gone.excluded = Some(value.to_string());
+            gone.updated_at = pass.input.now;
+            if first {
+                pass.plan.disabled += 1;
+                pass.log(
+                    Outcome::Disabled,
+                    &gone.id,
+                    ext,
+                    format!(
+                        "excluded by policy.exclude (`{value}`); access revoked, person and history kept"
+                    ),
+                );
+            }
+            pass.changed.insert(gone.id.clone(), gone);
+        }
         return;
     }
     if let Some(why) = ineligible(pass, record) {
@@ -304,6 +338,9 @@ fn update_linked(pass: &mut Pass<'_>, person: &Person, record: &SourceRecord, no
             external_id: ext.to_string(),
         });
         changed.push("external id");
+    }
+    if updated.excluded.take().is_some() {
+        changed.push("no longer excluded");
     }
     if !updated.at_source {
         updated.at_source = true;
@@ -497,6 +534,7 @@ pub fn new_person(id: String, source: &str, r: &SourceRecord, now: Timestamp) ->
         denials: Vec::new(),
         at_source: true,
         removed_at: None,
+        excluded: None,
         created_at: now,
         updated_at: now,
     };

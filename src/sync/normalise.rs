@@ -28,6 +28,12 @@ pub fn normalise(
         .as_deref()
         .map(|u| units.canonical(u))
         .filter(|u| !u.is_empty());
+    // A blank building is no building: it must not pass `policy.require_building`.
+    out.building = record
+        .building
+        .as_deref()
+        .map(|b| b.trim().to_string())
+        .filter(|b| !b.is_empty());
     out.phone = match record
         .phone
         .as_deref()

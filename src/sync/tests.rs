@@ -193,6 +193,36 @@ fn eligibility_rules_skip_with_the_exact_reason() {
 }
 
 #[test]
+fn a_record_without_a_building_is_skipped_when_the_policy_requires_one() {
+    let mut no_building = record("T-1");
+    no_building.building = None;
+    let mut blank_building = record("T-2");
+    blank_building.building = Some("  ".into());
+    let mut with_building = record("T-3");
+    with_building.building = Some(" East Tower ".into());
+    let mut world = World::default();
+    world.policy.require_building = true;
+    for rec in [no_building, blank_building] {
+        let ext = rec.external_id.clone();
+        let plan = world.plan(vec![rec]);
+        assert!(plan.people.is_empty(), "{ext}");
+        let e = entry(&plan, Outcome::Skipped, &ext);
+        assert_eq!(
+            e.reason,
+            "no building (facility), so no group can be worked out (policy.require_building)",
+            "{ext}"
+        );
+    }
+    let plan = world.plan(vec![with_building]);
+    assert_eq!(plan.added, 1);
+    assert_eq!(plan.people[0].building.as_deref(), Some("East Tower"));
+
+    // Off by default: a single-building site has no building in its records.
+    let plan = World::default().plan(vec![record("T-4")]);
+    assert_eq!(plan.added, 1);
+}
+
+#[test]
 fn require_identifier_policies() {
     let mut email_only = record("T-1");
     email_only.phone = None;
@@ -484,6 +514,55 @@ fn removal_at_source_disables_and_keeps_the_person() {
         entry(&plan, Outcome::Updated, "p1")
             .reason
             .contains("listed again")
+    );
+}
+
+#[test]
+fn excluding_a_linked_person_takes_their_access_until_the_entry_goes() {
+    let mut world = World::with(vec![linked("p1", "T-1"), linked("p2", "T-2")]);
+    world.policy.exclude = vec!["t-1".into()];
+    let plan = world.plan(vec![record("T-1"), record("T-2")]);
+    assert_eq!(plan.disabled, 1);
+    let gone = planned(&plan, "p1").expect("kept, written");
+    assert_eq!(gone.excluded.as_deref(), Some("T-1"));
+    assert_eq!(
+        entry(&plan, Outcome::Disabled, "p1").reason,
+        "excluded by policy.exclude (`T-1`); access revoked, person and history kept"
+    );
+    assert!(planned(&plan, "p2").is_none(), "p2 is untouched");
+    world.apply(&plan);
+
+    // Still excluded: nothing new to say or write.
+    let again = world.plan(vec![record("T-1"), record("T-2")]);
+    assert!(
+        again.people.is_empty() && again.activity.is_empty(),
+        "{again:#?}"
+    );
+
+    // The entry goes: access comes back.
+    world.policy.exclude.clear();
+    let plan = world.plan(vec![record("T-1"), record("T-2")]);
+    let back = planned(&plan, "p1").expect("written");
+    assert_eq!(back.excluded, None);
+    assert_eq!(
+        entry(&plan, Outcome::Updated, "p1").reason,
+        "`pms` changed no longer excluded"
+    );
+}
+
+#[test]
+fn excluding_many_linked_people_is_held_by_the_mass_change_guard() {
+    let (mut world, records) = building(100);
+    world.policy.exclude = (0..11).map(|i| format!("T-{i}")).collect();
+    let plan = world.plan(records);
+    assert_eq!((plan.disabled, plan.held.len()), (0, 11));
+    assert!(plan.people.iter().all(|p| p.excluded.is_none()));
+    assert!(
+        entry(&plan, Outcome::Flagged, "p000")
+            .reason
+            .starts_with("held by the mass-change guard: `pms` would take access from 11 of 100"),
+        "{}",
+        entry(&plan, Outcome::Flagged, "p000").reason
     );
 }
 

@@ -52,6 +52,30 @@ impl Engine {
         if person.decoupled {
             facts.push("decoupled: sync leaves this person alone".to_string());
         }
+        let policy = &self.config.policy;
+        facts.push(match &person.excluded {
+            Some(value) => format!("excluded by policy.exclude (`{value}`)"),
+            None => "not on policy.exclude".to_string(),
+        });
+        facts.push(
+            match policy
+                .require_identifier
+                .missing(person.email.is_some(), person.phone.is_some())
+            {
+                Some(why) => format!("a new record like this would be skipped: {why}"),
+                None => "has the contact details policy.require_identifier asks for".to_string(),
+            },
+        );
+        for alert in self.store.alerts()? {
+            if alert.resolved.is_none() && alert.person.as_deref() == Some(person.id.as_str()) {
+                facts.push(format!(
+                    "open alert {} ({}): {}",
+                    alert.id,
+                    alert.kind.name(),
+                    alert.message
+                ));
+            }
+        }
         let statuses = &self.config.policy.lease_statuses;
         facts.push(if statuses.contains(&person.status) {
             format!(

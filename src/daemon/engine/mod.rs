@@ -45,8 +45,15 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("no person matches `{0}` (try a lintel id, an external id, an email or a card number)")]
     UnknownPerson(String),
-    #[error("`{query}` matches {count} people; use their lintel id")]
-    Ambiguous { query: String, count: usize },
+    #[error(
+        "`{query}` matches {} people ({}); use their lintel id",
+        candidates.len(),
+        candidates.join(", ")
+    )]
+    Ambiguous {
+        query: String,
+        candidates: Vec<String>,
+    },
     #[error("card {card} already belongs to {person}")]
     CardTaken { card: u64, person: String },
     #[error("card {0} is not assigned to anyone")]
@@ -57,6 +64,10 @@ pub enum EngineError {
     UnknownSource(String),
     #[error("source `{0}` has no held pass to approve or reject")]
     NothingHeld(String),
+    #[error(
+        "source `{0}` is not switched off (only `bulk-delete --disable-source` switches one off at run time; `enabled = false` in its config section is changed there)"
+    )]
+    NotSwitchedOff(String),
     #[error("no alert {0}")]
     UnknownAlert(u64),
     #[error("{0}")]

@@ -161,8 +161,15 @@ impl Engine {
             report.ok = false;
             report.error = Some(format!("cannot store the pass: {e}"));
         }
+        self.trim_activity(started);
+        report
+    }
+
+    /// Applies the activity retention. Every pass that writes calls it, failed ones too: a
+    /// source that keeps failing logs every attempt and must not grow the log without bound.
+    fn trim_activity(&self, now: Timestamp) {
         let retention = &self.config.activity;
-        let before = started
+        let before = now
             .checked_sub(
                 jiff::SignedDuration::try_from(retention.max_age)
                     .unwrap_or(jiff::SignedDuration::MAX),
@@ -171,7 +178,6 @@ impl Engine {
         if let Err(e) = self.store.trim_activity(retention.max_entries, before) {
             tracing::warn!(error = %e, "cannot trim the activity log");
         }
-        report
     }
 
     /// For a source pulled for changes: the clock its next changes-only pull counts from, and
@@ -274,6 +280,7 @@ impl Engine {
         if let Err(e) = self.store.commit(commit).await {
             tracing::error!(error = %e, "cannot record failed pass");
         }
+        self.trim_activity(at);
         report
     }
 
@@ -312,6 +319,29 @@ impl Engine {
                     "administrator approved {} held revocation(s)",
                     guard.held.len()
                 ),
+            )],
+            ..Commit::default()
+        };
+        self.store.commit(commit).await?;
+        Ok(self.run_pass(runner, PullKind::Full, false).await)
+    }
+
+    /// Switches a source back on after a bulk delete switched it off, then runs its pass.
+    pub async fn enable_source(&self, source: &str) -> Result<PassReport, EngineError> {
+        let runner = self.runner(source)?;
+        let mut state = self.store.source_state(source)?;
+        if !state.disabled {
+            return Err(EngineError::NotSwitchedOff(source.to_string()));
+        }
+        state.disabled = false;
+        let now = self.clock.now();
+        let commit = Commit {
+            sources: vec![(source.to_string(), state)],
+            activity: vec![Activity::new(
+                now,
+                Outcome::Processed,
+                source,
+                "source switched back on by an administrator",
             )],
             ..Commit::default()
         };

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 
 use super::{Engine, EngineError};
 use crate::access::Access;
-use crate::credentials::generate_pin;
+use crate::credentials::{generate_pin, parse_card};
 use crate::store::{Activity, Commit, CredentialRecord, Outcome, Person, PersonType};
 
 /// A per-person door change.
@@ -41,51 +41,67 @@ pub struct NewPerson {
 }
 
 impl Engine {
-    /// Finds a person by lintel id, external id, email or card number.
+    /// Finds a person by lintel id, external id (bare or `source:id`), email (any case) or card
+    /// number in any form `--card` takes (`8392263`, `w26:123:4567`, `uid:04A1B2C3`, …). A
+    /// query that names more than one person is refused with the candidates rather than
+    /// guessed.
     pub fn resolve_person(&self, query: &str) -> Result<Person, EngineError> {
         let query = query.trim();
+        // Lintel ids are lintel's own and unique; nothing else is spelled like one.
         if let Some(p) = self.store.person(query)? {
             return Ok(p);
         }
-        if let Ok(card) = query.parse::<u64>()
+        let mut found: Vec<Person> = Vec::new();
+        let add = |p: Person, found: &mut Vec<Person>| {
+            if !found.iter().any(|q| q.id == p.id) {
+                found.push(p);
+            }
+        };
+        if let Some(card) = parse_card(query).ok().and_then(|c| c.card_number())
             && let Some(c) = self.store.credential(card)?
             && let Some(p) = self.store.person(&c.person_id)?
         {
-            return Ok(p);
+            add(p, &mut found);
         }
-        // External ids through the store's index, so bulk work (imports) stays linear.
-        if !query.contains('@') {
-            let mut hits = Vec::new();
+        if query.contains('@') {
+            let lower = query.to_lowercase();
+            for p in self.store.people()? {
+                if p.email
+                    .as_deref()
+                    .is_some_and(|e| e.to_lowercase() == lower)
+                {
+                    add(p, &mut found);
+                }
+            }
+        } else {
+            // External ids through the store's index, so bulk work (imports) stays linear.
+            let mut indexed = false;
             for source in &self.sources {
                 let id = query
                     .strip_prefix(&format!("{}:", source.name))
                     .unwrap_or(query);
-                hits.extend(self.store.person_by_external(&source.name, id)?);
+                if let Some(p) = self.store.person_by_external(&source.name, id)? {
+                    indexed = true;
+                    add(p, &mut found);
+                }
             }
-            if hits.len() == 1 {
-                return Ok(hits.remove(0));
+            // People of a source no longer configured are only found by reading them all.
+            if !indexed {
+                for p in self.store.people()? {
+                    if p.external_id() == Some(query)
+                        || p.link.as_ref().is_some_and(|l| l.to_string() == query)
+                    {
+                        add(p, &mut found);
+                    }
+                }
             }
         }
-        let lower = query.to_lowercase();
-        let found: Vec<Person> = self
-            .store
-            .people()?
-            .into_iter()
-            .filter(|p| {
-                p.external_id() == Some(query)
-                    || p.link.as_ref().is_some_and(|l| l.to_string() == query)
-                    || p.email.as_deref() == Some(lower.as_str())
-            })
-            .collect();
         match found.len() {
             0 => Err(EngineError::UnknownPerson(query.to_string())),
-            1 => Ok(found
-                .into_iter()
-                .next()
-                .ok_or_else(|| EngineError::UnknownPerson(query.to_string()))?),
-            count => Err(EngineError::Ambiguous {
+            1 => Ok(found.remove(0)),
+            _ => Err(EngineError::Ambiguous {
                 query: query.to_string(),
-                count,
+                candidates: found.into_iter().map(|p| p.id).collect(),
             }),
         }
     }
@@ -204,6 +220,7 @@ impl Engine {
             denials: Vec::new(),
             at_source: true,
             removed_at: None,
+            excluded: None,
             created_at: now,
             updated_at: now,
         };
