@@ -8,6 +8,7 @@
 //! UTF-8 with or without a byte-order mark; a header row is required and columns are matched by
 //! name (case-insensitive, surrounding spaces ignored, any order). `external_id`, `first_name`,
 //! `last_name` and `status` are required columns; unknown extra columns are ignored.
+//! `property_id` stands in for a blank `building`; a `credential_id` value fails the pull.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -194,6 +195,19 @@ pub fn parse_roster(bytes: &[u8]) -> Result<Pull, String> {
                 .and_then(|&i| row.get(i))
                 .map(str::to_string)
         };
+        if let Some(credential) = cell("credential_id").filter(|c| !c.trim().is_empty()) {
+            // lintel's records carry no source-given card: ignoring the value would leave the
+            // building believing the card was issued.
+            return Err(format!(
+                "row {}: column credential_id is not supported (value {credential:?}); leave it \
+                 empty and assign cards with `lintel credentials add`",
+                index + 1
+            ));
+        }
+        // A roster without building names still groups by property (`match.buildings`).
+        let building = cell("building")
+            .filter(|b| !b.trim().is_empty())
+            .or_else(|| cell("property_id"));
         let raw = RawFields {
             external_id: cell("external_id"),
             first_name: cell("first_name"),
@@ -201,7 +215,7 @@ pub fn parse_roster(bytes: &[u8]) -> Result<Pull, String> {
             email: cell("email"),
             phone: cell("phone"),
             unit: cell("unit"),
-            building: cell("building"),
+            building,
             status: cell("status"),
             lease_start: cell("lease_start"),
             lease_end: cell("lease_end"),
@@ -245,7 +259,7 @@ mod tests {
     async fn reads_the_proposed_format_with_a_bom() {
         let text = roster(&[
             "T-000123,PROP01,A,206,Test,Resident,Test.Resident@Example.com ,+15550100101,primary,Current,2025-08-01,2026-07-31,2025-08-01,,",
-            "\"T-000124\",PROP01,\" \",\"2,07\",\" Quinn \",\"O'Dell, Jr.\",,,occupant,notice,08/01/2025,7/31/2026,,07/31/2026,CRED-9",
+            "\"T-000124\",PROP01,\" \",\"2,07\",\" Quinn \",\"O'Dell, Jr.\",,,occupant,notice,08/01/2025,7/31/2026,,07/31/2026,",
         ]);
         let mut bytes = b"\xEF\xBB\xBF".to_vec();
         bytes.extend_from_slice(text.as_bytes());
@@ -266,7 +280,11 @@ mod tests {
         assert_eq!(b.first_name, "Quinn");
         assert_eq!(b.last_name, "O'Dell, Jr.");
         assert_eq!(b.unit.as_deref(), Some("2,07"));
-        assert_eq!(b.building, None, "a blank building is none");
+        assert_eq!(
+            b.building.as_deref(),
+            Some("PROP01"),
+            "a blank building falls back to the property"
+        );
         assert_eq!((b.email.clone(), b.phone.clone()), (None, None));
         assert_eq!(b.lease_start, Some(date(2025, 8, 1)));
         assert_eq!(b.lease_end, Some(date(2026, 7, 31)));
@@ -413,6 +431,28 @@ mod tests {
         assert!(
             err.to_string()
                 .contains("column status appears more than once")
+        );
+    }
+
+    #[tokio::test]
+    async fn property_id_stands_in_for_a_missing_building_column() {
+        let text = "external_id,property_id,first_name,last_name,status\nT-1, PROP02 ,Gia,Bond,current\n";
+        let pull = pull_file(text.as_bytes()).await.expect("pull");
+        assert_eq!(pull.records[0].building.as_deref(), Some("PROP02"));
+    }
+
+    #[tokio::test]
+    async fn a_credential_id_value_fails_the_pull_naming_the_row() {
+        let text = roster(&[
+            "T-1,P,A,101,Gia,Bond,,,primary,current,,,,,",
+            "T-2,P,A,102,Jo,Bond,,,primary,current,,,,,CARD-7",
+        ]);
+        let err = pull_file(text.as_bytes()).await.expect_err("credential");
+        assert!(
+            err.to_string().contains(
+                "row 2: column credential_id is not supported (value \"CARD-7\"); leave it empty"
+            ),
+            "{err}"
         );
     }
 
