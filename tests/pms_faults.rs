@@ -1,7 +1,7 @@
 //! PMS faults at daemon level (docs/RELIABILITY.md): a 429 storm, a slow-drip body, a body of the
-//! wrong shape, a TLS failure, unicode names end to end, and clock skew between the PMS and the gateway. Each runs the real daemon
-//! against a fixture PMS and a simulated Modbus controller, and a watcher on the controller's
-//! change feed proves nobody lost access they should keep.
+//! wrong shape, a TLS failure, unicode names end to end, and clock skew between the PMS and the
+//! gateway. Each runs the real daemon against a fixture PMS and a simulated Modbus controller,
+//! and a watcher on the controller's change feed proves nobody lost access they should keep.
 
 mod common;
 
