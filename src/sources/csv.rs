@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::fields::{RawFields, occupant};
+use super::fields::{RawFields, StatusMap, occupant};
 use super::{Pull, PullKind, Source, SourceError};
 
 /// `[[source]]` settings for `kind = "csv"`.
@@ -31,6 +31,9 @@ pub struct CsvSourceConfig {
     /// False: the file lists changes only, and a missing row means nothing.
     #[serde(default = "default_true")]
     pub full_snapshot: bool,
+    /// The roster's status words onto lintel's lease statuses (docs/sources.md).
+    #[serde(default)]
+    pub status_map: StatusMap,
     #[serde(skip)]
     pub schedule: super::Schedule,
 }
@@ -43,6 +46,7 @@ impl CsvSourceConfig {
             enabled: true,
             path: path.into(),
             full_snapshot: true,
+            status_map: StatusMap::default(),
             schedule: super::Schedule::default(),
         }
     }
@@ -84,6 +88,7 @@ pub struct CsvSource {
     name: String,
     path: PathBuf,
     full_snapshot: bool,
+    status_map: StatusMap,
 }
 
 impl CsvSource {
@@ -92,6 +97,7 @@ impl CsvSource {
             name: config.name.clone(),
             path: config.path.clone(),
             full_snapshot: config.full_snapshot,
+            status_map: config.status_map.clone(),
         })
     }
 
@@ -105,7 +111,8 @@ impl CsvSource {
 impl Source for CsvSource {
     async fn pull(&self, _kind: PullKind) -> Result<Pull, SourceError> {
         let path = self.path.clone();
-        let mut pull = tokio::task::spawn_blocking(move || read_roster(&path))
+        let map = self.status_map.clone();
+        let mut pull = tokio::task::spawn_blocking(move || read_roster(&path, &map))
             .await
             .map_err(|e| SourceError::File {
                 path: self.path.display().to_string(),
@@ -123,9 +130,9 @@ impl Source for CsvSource {
 }
 
 /// Reads and parses a roster file.
-pub fn read_roster(path: &Path) -> Result<Pull, SourceError> {
+pub fn read_roster(path: &Path, status_map: &StatusMap) -> Result<Pull, SourceError> {
     let bytes = std::fs::read(path).map_err(|e| file_error(path, e.to_string()))?;
-    parse_roster(&bytes).map_err(|reason| file_error(path, reason))
+    parse_roster(&bytes, status_map).map_err(|reason| file_error(path, reason))
 }
 
 fn file_error(path: &Path, reason: String) -> SourceError {
@@ -136,7 +143,7 @@ fn file_error(path: &Path, reason: String) -> SourceError {
 }
 
 /// Parses roster contents. The error is the reason the whole file is rejected.
-pub fn parse_roster(bytes: &[u8]) -> Result<Pull, String> {
+pub fn parse_roster(bytes: &[u8], status_map: &StatusMap) -> Result<Pull, String> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|e| {
         format!(
@@ -216,7 +223,7 @@ pub fn parse_roster(bytes: &[u8]) -> Result<Pull, String> {
             phone: cell("phone"),
             unit: cell("unit"),
             building,
-            status: cell("status"),
+            status: status_map.apply(cell("status")),
             lease_start: cell("lease_start"),
             lease_end: cell("lease_end"),
             move_in: cell("move_in"),
@@ -488,6 +495,41 @@ mod tests {
         let pull = partial.pull(PullKind::Full).await.expect("pull");
         assert!(pull.changes_only);
         assert_eq!(pull.records.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn status_map_maps_the_roster_words_and_passes_the_others() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("roster.csv");
+        std::fs::write(
+            &path,
+            "external_id,first_name,last_name,status\nT-1,Gia,Bond, In Residence \nT-2,Jo,Bond,Notice\n",
+        )
+        .expect("write");
+        let cfg: CsvSourceConfig = toml::from_str(&format!(
+            "name = \"r\"\npath = {:?}\n[status_map]\n\"in residence\" = \"Current\"",
+            path.display().to_string()
+        ))
+        .expect("parse");
+        let pull = CsvSource::new(&cfg)
+            .expect("source")
+            .pull(PullKind::Full)
+            .await
+            .expect("pull");
+        let statuses: Vec<&str> = pull.records.iter().map(|r| r.status.as_str()).collect();
+        assert_eq!(statuses, ["current", "notice"]);
+
+        let err = toml::from_str::<CsvSourceConfig>(
+            "name = \"r\"\npath = \"p\"\n[status_map]\nresident = \"active\"",
+        )
+        .expect_err("unknown state");
+        assert!(
+            err.to_string().contains(
+                "status_map: \"resident\" maps to \"active\", which is not a lintel lease status \
+                 (one of applicant, pending, future, current, notice, evicting, past, cancelled)"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
