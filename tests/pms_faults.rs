@@ -503,7 +503,11 @@ async fn wrong_field_types_fail_the_pass_and_revoke_nobody() {
         error.contains("expected an array of tenants, found an object"),
         "{error}"
     );
-    assert_eq!(s.last_error().await, json!(error), "status shows the reason");
+    assert_eq!(
+        s.last_error().await,
+        json!(error),
+        "status shows the reason"
+    );
     assert!(
         failed_passes(s.path())
             .await

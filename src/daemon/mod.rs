@@ -320,7 +320,11 @@ async fn poll_source(
         if report.ok && decision.kind == PullKind::Full {
             last_full = Some(now);
         }
-        failures = if report.ok { 0 } else { failures.saturating_add(1) };
+        failures = if report.ok {
+            0
+        } else {
+            failures.saturating_add(1)
+        };
         tracing::info!(source = %report.source, ok = report.ok, kind = if decision.kind == PullKind::Full { "full" } else { "changes" },
             why = %decision.why, added = report.added, updated = report.updated,
             disabled = report.disabled, skipped = report.skipped, error = report.error.as_deref().unwrap_or(""), "sync pass");

@@ -241,7 +241,10 @@ mod tests {
             ..plan(false)
         };
         let wait = next_wait(&slow, now, Some(now), 5, &mut rng);
-        assert!(wait >= slow.poll_every && wait <= slow.poll_every * 2, "{wait:?}");
+        assert!(
+            wait >= slow.poll_every && wait <= slow.poll_every * 2,
+            "{wait:?}"
+        );
     }
 
     /// A last success with no PMS clock reading.

@@ -443,7 +443,8 @@ mod tests {
 
     #[tokio::test]
     async fn property_id_stands_in_for_a_missing_building_column() {
-        let text = "external_id,property_id,first_name,last_name,status\nT-1, PROP02 ,Gia,Bond,current\n";
+        let text =
+            "external_id,property_id,first_name,last_name,status\nT-1, PROP02 ,Gia,Bond,current\n";
         let pull = pull_file(text.as_bytes()).await.expect("pull");
         assert_eq!(pull.records[0].building.as_deref(), Some("PROP02"));
     }

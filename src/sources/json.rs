@@ -1207,7 +1207,9 @@ mod tests {
         let err = parse("name = \"pms\"\nurl = \"http://x\"\n[status_map]\nvacated = \"gone\"")
             .expect_err("unknown state");
         assert!(
-            err.contains("status_map: \"vacated\" maps to \"gone\", which is not a lintel lease status"),
+            err.contains(
+                "status_map: \"vacated\" maps to \"gone\", which is not a lintel lease status"
+            ),
             "{err}"
         );
     }
