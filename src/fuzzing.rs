@@ -32,7 +32,7 @@ pub fn json_source(body: &[u8]) -> Result<Pull, SourceError> {
 
 /// A CSV roster file's contents.
 pub fn csv_roster(bytes: &[u8]) -> Result<Pull, String> {
-    csv::parse_roster(bytes)
+    csv::parse_roster(bytes, &crate::sources::fields::StatusMap::default())
 }
 
 /// A Buildium `/leases/tenants` page (a JSON array of tenants).

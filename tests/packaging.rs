@@ -578,6 +578,7 @@ fn documented_keys() -> BTreeSet<String> {
                 "url",
                 "auth",
                 "auth_header",
+                "status_map",
                 "auth_scheme",
                 "username",
                 "secret.file",
@@ -628,6 +629,7 @@ fn documented_keys() -> BTreeSet<String> {
                 "enabled",
                 "path",
                 "full_snapshot",
+                "status_map",
                 "full_reconcile",
                 "max_lookback",
             ]

@@ -1,7 +1,7 @@
-//! PMS faults at daemon level (docs/RELIABILITY.md): a 429 storm, a slow-drip body, unicode
-//! names end to end, and clock skew between the PMS and the gateway. Each runs the real daemon
-//! against a fixture PMS and a simulated Modbus controller, and a watcher on the controller's
-//! change feed proves nobody lost access they should keep.
+//! PMS faults at daemon level (docs/RELIABILITY.md): a 429 storm, a slow-drip body, a body of the
+//! wrong shape, a TLS failure, unicode names end to end, and clock skew between the PMS and the
+//! gateway. Each runs the real daemon against a fixture PMS and a simulated Modbus controller,
+//! and a watcher on the controller's change feed proves nobody lost access they should keep.
 
 mod common;
 
@@ -460,4 +460,112 @@ async fn lease_dates_around_today_revoke_only_at_the_real_end() {
     let dropped = watch.seen().dropped.clone();
     assert_eq!(dropped, BTreeSet::from([1]), "only R-1 lost access");
     b.daemon.stop().await;
+}
+
+/// The reasons of the failed-pass activity entries for the Buildium source.
+async fn failed_passes(dir: &Path) -> Vec<String> {
+    let activity = call(
+        dir,
+        Request::Activity {
+            limit: 50,
+            search: None,
+        },
+    )
+    .await;
+    activity
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|a| a["outcome"] == "failed" && a["subject"] == "buildium")
+        .map(|a| a["reason"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The PMS answers with a body of the wrong shape (an object where the tenant array belongs):
+/// the pass fails naming the shape in its reply, its activity entry and status, and the move-out
+/// behind the bad body revokes nobody until a good pull arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_field_types_fail_the_pass_and_revoke_nobody() {
+    let s = site(
+        "page_size = 50\nretries = 1\nretry_min = \"1ms\"\nretry_max = \"20ms\"",
+        Arc::new(lintel::clock::SystemClock),
+    )
+    .await;
+    let watch = Watch::start(&s.door);
+    s.move_out(1002, Timestamp::now());
+    s.server
+        .common()
+        .fault_always(Some(Fault::RawBody(r#"{"Id": 1001}"#.into())));
+    let passes = sync_now(s.path()).await;
+    assert_eq!(passes[0]["ok"], false, "{passes}");
+    let error = passes[0]["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        error.contains("expected an array of tenants, found an object"),
+        "{error}"
+    );
+    assert_eq!(
+        s.last_error().await,
+        json!(error),
+        "status shows the reason"
+    );
+    assert!(
+        failed_passes(s.path())
+            .await
+            .contains(&format!("{error}; no access was changed"))
+    );
+    drained(&s.daemon.engine().store, "door").await;
+    assert_eq!(held(&s.door).keys().copied().collect::<Vec<_>>(), s.cards);
+    s.nobody_removed("wrong shape");
+    watch.assert_clean("wrong field types", &s.cards);
+    s.daemon.stop().await;
+}
+
+/// The source is pointed at an `https://` URL on a server that speaks plain HTTP: the TLS
+/// handshake fails before any request reaches the PMS, the pass fails saying so in its reply,
+/// its activity entry and status, and every card stays at the door.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_failure_fails_the_pass_and_revokes_nobody() {
+    let settings = "page_size = 50\nretries = 1\nretry_min = \"1ms\"\nretry_max = \"20ms\"";
+    let Site {
+        dir,
+        server,
+        door,
+        daemon,
+        cards,
+    } = site(settings, Arc::new(lintel::clock::SystemClock)).await;
+    let path = dir.path();
+    let watch = Watch::start(&door);
+    daemon.stop().await;
+    let config = buildium_config(
+        path,
+        &server.base_url().replace("http://", "https://"),
+        &door.local_addr().to_string(),
+        settings,
+    );
+    let daemon = lintel::Daemon::start_with_clock(config, Arc::new(lintel::clock::SystemClock))
+        .await
+        .expect("daemon restarts");
+    server.common().reset();
+    let passes = sync_now(path).await;
+    assert_eq!(passes[0]["ok"], false, "{passes}");
+    let error = passes[0]["error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("TLS failure"), "{error}");
+    let status = call(path, Request::Status).await;
+    assert_eq!(
+        status["sources"][0]["last_error"],
+        json!(error),
+        "status shows the reason"
+    );
+    assert!(
+        failed_passes(path)
+            .await
+            .contains(&format!("{error}; no access was changed"))
+    );
+    assert_eq!(server.common().requests(), 0, "nothing reached HTTP");
+    drained(&daemon.engine().store, "door").await;
+    assert_eq!(held(&door).keys().copied().collect::<Vec<_>>(), cards);
+    let people = daemon.engine().store.people().expect("people");
+    assert!(people.iter().all(|p| p.at_source), "nobody removed");
+    watch.assert_clean("tls failure", &cards);
+    daemon.stop().await;
 }

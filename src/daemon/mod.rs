@@ -300,6 +300,8 @@ async fn poll_source(
     };
     // The start of the last successful full pass since this daemon started.
     let mut last_full: Option<jiff::Timestamp> = None;
+    // Consecutive failed passes of this loop: they stretch the wait (schedule::next_wait).
+    let mut failures: u32 = 0;
     loop {
         let now = engine.clock.now();
         let last_success = engine
@@ -315,11 +317,16 @@ async fn poll_source(
         if report.ok && decision.kind == PullKind::Full {
             last_full = Some(now);
         }
+        failures = if report.ok {
+            0
+        } else {
+            failures.saturating_add(1)
+        };
         tracing::info!(source = %report.source, ok = report.ok, kind = if decision.kind == PullKind::Full { "full" } else { "changes" },
             why = %decision.why, added = report.added, updated = report.updated,
             disabled = report.disabled, skipped = report.skipped, error = report.error.as_deref().unwrap_or(""), "sync pass");
         let done = engine.clock.now();
-        let wait = schedule::next_wait(&plan, done, last_full);
+        let wait = schedule::next_wait(&plan, done, last_full, failures, &mut rand::rng());
         if let Ok(at) = done.checked_add(wait) {
             engine.plan_run(&runner.name, at);
         }

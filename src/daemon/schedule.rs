@@ -164,10 +164,29 @@ pub fn decide(
     }
 }
 
-/// How long to sleep after a poll at `now`: the poll interval, or less when a full reconcile
-/// falls due sooner.
-pub fn next_wait(plan: &Plan, now: Timestamp, last_full: Option<Timestamp>) -> Duration {
-    let mut wait = plan.poll_every;
+/// The longest a failing source waits between passes (unless its poll interval is longer): an
+/// unreachable PMS is still retried within the hour once it comes back.
+pub const PASS_BACKOFF_CAP: Duration = Duration::from_secs(3600);
+
+/// How long to sleep after a poll at `now` that ended `failures` consecutive failed passes (0:
+/// it succeeded): the poll interval, growing exponentially (jittered, capped at
+/// [`PASS_BACKOFF_CAP`]) while the source keeps failing, or less when a full reconcile falls due
+/// sooner.
+pub fn next_wait(
+    plan: &Plan,
+    now: Timestamp,
+    last_full: Option<Timestamp>,
+    failures: u32,
+    rng: &mut impl rand::Rng,
+) -> Duration {
+    let mut wait = if failures == 0 {
+        plan.poll_every
+    } else {
+        // From attempt `failures` of a doubling that starts at the poll interval, so a failing
+        // source never polls faster than a healthy one.
+        let cap = PASS_BACKOFF_CAP.max(plan.poll_every.saturating_mul(2));
+        crate::backoff::backoff(failures, plan.poll_every, cap, rng)
+    };
     if plan.incremental
         && let Some(due) = next_full(plan, last_full.unwrap_or(now))
     {
@@ -189,6 +208,43 @@ mod tests {
             tz: TimeZone::get("America/New_York").expect("tz"),
             max_lookback: Duration::from_secs(24 * 3600),
         }
+    }
+
+    fn rng() -> rand::rngs::StdRng {
+        rand::SeedableRng::seed_from_u64(5)
+    }
+
+    #[test]
+    fn failed_passes_back_off_exponentially_to_the_cap_and_reset_on_success() {
+        let p = plan(false);
+        let now = ny(2026, 3, 10, 12, 0);
+        let mut rng = rng();
+        let poll = p.poll_every;
+        for failures in 1..20u32 {
+            let ceiling = poll
+                .saturating_mul(2u32.saturating_pow(failures))
+                .min(PASS_BACKOFF_CAP);
+            for _ in 0..20 {
+                let wait = next_wait(&p, now, Some(now), failures, &mut rng);
+                assert!(
+                    wait >= (ceiling / 2).max(poll) && wait <= ceiling,
+                    "after {failures} failures: {wait:?}, ceiling {ceiling:?}"
+                );
+            }
+        }
+        let capped = next_wait(&p, now, Some(now), 30, &mut rng);
+        assert!(capped >= PASS_BACKOFF_CAP / 2 && capped <= PASS_BACKOFF_CAP);
+        assert_eq!(next_wait(&p, now, Some(now), 0, &mut rng), poll);
+        // A poll interval beyond the cap is never shortened by failing.
+        let slow = Plan {
+            poll_every: Duration::from_secs(4 * 3600),
+            ..plan(false)
+        };
+        let wait = next_wait(&slow, now, Some(now), 5, &mut rng);
+        assert!(
+            wait >= slow.poll_every && wait <= slow.poll_every * 2,
+            "{wait:?}"
+        );
     }
 
     /// A last success with no PMS clock reading.
@@ -224,7 +280,7 @@ mod tests {
         let d = decide(&plan(false), now, gateway(now), Some(now));
         assert_eq!(d.kind, PullKind::Full);
         assert_eq!(
-            next_wait(&plan(false), now, Some(now)),
+            next_wait(&plan(false), now, Some(now), 0, &mut rng()),
             Duration::from_secs(60)
         );
     }
@@ -372,14 +428,16 @@ mod tests {
         assert_eq!(d.kind, PullKind::Full);
         // The wait before the reconcile is cut short to land on it.
         assert_eq!(
-            next_wait(&p, ny(2026, 3, 10, 2, 59,), Some(last_full)),
+            next_wait(&p, ny(2026, 3, 10, 2, 59,), Some(last_full), 0, &mut rng()),
             Duration::from_secs(60)
         );
         assert_eq!(
             next_wait(
                 &p,
                 ny(2026, 3, 10, 2, 59) + jiff::SignedDuration::from_secs(30),
-                Some(last_full)
+                Some(last_full),
+                0,
+                &mut rng()
             ),
             Duration::from_secs(30)
         );

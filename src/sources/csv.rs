@@ -8,6 +8,7 @@
 //! UTF-8 with or without a byte-order mark; a header row is required and columns are matched by
 //! name (case-insensitive, surrounding spaces ignored, any order). `external_id`, `first_name`,
 //! `last_name` and `status` are required columns; unknown extra columns are ignored.
+//! `property_id` stands in for a blank `building`; a `credential_id` value fails the pull.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::fields::{RawFields, occupant};
+use super::fields::{RawFields, StatusMap, occupant};
 use super::{Pull, PullKind, Source, SourceError};
 
 /// `[[source]]` settings for `kind = "csv"`.
@@ -30,6 +31,9 @@ pub struct CsvSourceConfig {
     /// False: the file lists changes only, and a missing row means nothing.
     #[serde(default = "default_true")]
     pub full_snapshot: bool,
+    /// The roster's status words onto lintel's lease statuses (docs/sources.md).
+    #[serde(default)]
+    pub status_map: StatusMap,
     #[serde(skip)]
     pub schedule: super::Schedule,
 }
@@ -42,6 +46,7 @@ impl CsvSourceConfig {
             enabled: true,
             path: path.into(),
             full_snapshot: true,
+            status_map: StatusMap::default(),
             schedule: super::Schedule::default(),
         }
     }
@@ -83,6 +88,7 @@ pub struct CsvSource {
     name: String,
     path: PathBuf,
     full_snapshot: bool,
+    status_map: StatusMap,
 }
 
 impl CsvSource {
@@ -91,6 +97,7 @@ impl CsvSource {
             name: config.name.clone(),
             path: config.path.clone(),
             full_snapshot: config.full_snapshot,
+            status_map: config.status_map.clone(),
         })
     }
 
@@ -104,7 +111,8 @@ impl CsvSource {
 impl Source for CsvSource {
     async fn pull(&self, _kind: PullKind) -> Result<Pull, SourceError> {
         let path = self.path.clone();
-        let mut pull = tokio::task::spawn_blocking(move || read_roster(&path))
+        let map = self.status_map.clone();
+        let mut pull = tokio::task::spawn_blocking(move || read_roster(&path, &map))
             .await
             .map_err(|e| SourceError::File {
                 path: self.path.display().to_string(),
@@ -122,9 +130,9 @@ impl Source for CsvSource {
 }
 
 /// Reads and parses a roster file.
-pub fn read_roster(path: &Path) -> Result<Pull, SourceError> {
+pub fn read_roster(path: &Path, status_map: &StatusMap) -> Result<Pull, SourceError> {
     let bytes = std::fs::read(path).map_err(|e| file_error(path, e.to_string()))?;
-    parse_roster(&bytes).map_err(|reason| file_error(path, reason))
+    parse_roster(&bytes, status_map).map_err(|reason| file_error(path, reason))
 }
 
 fn file_error(path: &Path, reason: String) -> SourceError {
@@ -135,7 +143,7 @@ fn file_error(path: &Path, reason: String) -> SourceError {
 }
 
 /// Parses roster contents. The error is the reason the whole file is rejected.
-pub fn parse_roster(bytes: &[u8]) -> Result<Pull, String> {
+pub fn parse_roster(bytes: &[u8], status_map: &StatusMap) -> Result<Pull, String> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|e| {
         format!(
@@ -194,6 +202,19 @@ pub fn parse_roster(bytes: &[u8]) -> Result<Pull, String> {
                 .and_then(|&i| row.get(i))
                 .map(str::to_string)
         };
+        if let Some(credential) = cell("credential_id").filter(|c| !c.trim().is_empty()) {
+            // lintel's records carry no source-given card: ignoring the value would leave the
+            // building believing the card was issued.
+            return Err(format!(
+                "row {}: column credential_id is not supported (value {credential:?}); leave it \
+                 empty and assign cards with `lintel credentials add`",
+                index + 1
+            ));
+        }
+        // A roster without building names still groups by property (`match.buildings`).
+        let building = cell("building")
+            .filter(|b| !b.trim().is_empty())
+            .or_else(|| cell("property_id"));
         let raw = RawFields {
             external_id: cell("external_id"),
             first_name: cell("first_name"),
@@ -201,8 +222,8 @@ pub fn parse_roster(bytes: &[u8]) -> Result<Pull, String> {
             email: cell("email"),
             phone: cell("phone"),
             unit: cell("unit"),
-            building: cell("building"),
-            status: cell("status"),
+            building,
+            status: status_map.apply(cell("status")),
             lease_start: cell("lease_start"),
             lease_end: cell("lease_end"),
             move_in: cell("move_in"),
@@ -245,7 +266,7 @@ mod tests {
     async fn reads_the_proposed_format_with_a_bom() {
         let text = roster(&[
             "T-000123,PROP01,A,206,Test,Resident,Test.Resident@Example.com ,+15550100101,primary,Current,2025-08-01,2026-07-31,2025-08-01,,",
-            "\"T-000124\",PROP01,\" \",\"2,07\",\" Quinn \",\"O'Dell, Jr.\",,,occupant,notice,08/01/2025,7/31/2026,,07/31/2026,CRED-9",
+            "\"T-000124\",PROP01,\" \",\"2,07\",\" Quinn \",\"O'Dell, Jr.\",,,occupant,notice,08/01/2025,7/31/2026,,07/31/2026,",
         ]);
         let mut bytes = b"\xEF\xBB\xBF".to_vec();
         bytes.extend_from_slice(text.as_bytes());
@@ -266,7 +287,11 @@ mod tests {
         assert_eq!(b.first_name, "Quinn");
         assert_eq!(b.last_name, "O'Dell, Jr.");
         assert_eq!(b.unit.as_deref(), Some("2,07"));
-        assert_eq!(b.building, None, "a blank building is none");
+        assert_eq!(
+            b.building.as_deref(),
+            Some("PROP01"),
+            "a blank building falls back to the property"
+        );
         assert_eq!((b.email.clone(), b.phone.clone()), (None, None));
         assert_eq!(b.lease_start, Some(date(2025, 8, 1)));
         assert_eq!(b.lease_end, Some(date(2026, 7, 31)));
@@ -417,6 +442,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn property_id_stands_in_for_a_missing_building_column() {
+        let text =
+            "external_id,property_id,first_name,last_name,status\nT-1, PROP02 ,Gia,Bond,current\n";
+        let pull = pull_file(text.as_bytes()).await.expect("pull");
+        assert_eq!(pull.records[0].building.as_deref(), Some("PROP02"));
+    }
+
+    #[tokio::test]
+    async fn a_credential_id_value_fails_the_pull_naming_the_row() {
+        let text = roster(&[
+            "T-1,P,A,101,Gia,Bond,,,primary,current,,,,,",
+            "T-2,P,A,102,Jo,Bond,,,primary,current,,,,,CARD-7",
+        ]);
+        let err = pull_file(text.as_bytes()).await.expect_err("credential");
+        assert!(
+            err.to_string().contains(
+                "row 2: column credential_id is not supported (value \"CARD-7\"); leave it empty"
+            ),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
     async fn missing_file_is_an_error() {
         let source = CsvSource::new(&CsvSourceConfig::new(
             "roster",
@@ -448,6 +496,41 @@ mod tests {
         let pull = partial.pull(PullKind::Full).await.expect("pull");
         assert!(pull.changes_only);
         assert_eq!(pull.records.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn status_map_maps_the_roster_words_and_passes_the_others() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("roster.csv");
+        std::fs::write(
+            &path,
+            "external_id,first_name,last_name,status\nT-1,Gia,Bond, In Residence \nT-2,Jo,Bond,Notice\n",
+        )
+        .expect("write");
+        let cfg: CsvSourceConfig = toml::from_str(&format!(
+            "name = \"r\"\npath = {:?}\n[status_map]\n\"in residence\" = \"Current\"",
+            path.display().to_string()
+        ))
+        .expect("parse");
+        let pull = CsvSource::new(&cfg)
+            .expect("source")
+            .pull(PullKind::Full)
+            .await
+            .expect("pull");
+        let statuses: Vec<&str> = pull.records.iter().map(|r| r.status.as_str()).collect();
+        assert_eq!(statuses, ["current", "notice"]);
+
+        let err = toml::from_str::<CsvSourceConfig>(
+            "name = \"r\"\npath = \"p\"\n[status_map]\nresident = \"active\"",
+        )
+        .expect_err("unknown state");
+        assert!(
+            err.to_string().contains(
+                "status_map: \"resident\" maps to \"active\", which is not a lintel lease status \
+                 (one of applicant, pending, future, current, notice, evicting, past, cancelled)"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::fields::{Occupant, RawFields, occupant};
+use super::fields::{Occupant, RawFields, StatusMap, occupant};
 use super::http::{HttpClient, HttpSettings, secret_header};
 use super::value::{kind, lookup};
 use super::{Pull, PullKind, Schedule, SkippedRecord, Source, SourceError};
@@ -61,6 +61,9 @@ pub struct JsonSourceConfig {
     /// Where each field lives inside one record.
     #[serde(default)]
     pub fields: FieldMap,
+    /// The API's status words onto lintel's lease statuses (docs/sources.md).
+    #[serde(default)]
+    pub status_map: StatusMap,
     #[serde(skip)]
     pub schedule: Schedule,
 }
@@ -226,6 +229,7 @@ impl JsonSourceConfig {
             since_param: None,
             paging: Paging::default(),
             fields: FieldMap::default(),
+            status_map: StatusMap::default(),
             schedule: Schedule::default(),
         }
     }
@@ -353,6 +357,7 @@ pub struct JsonSource {
     since_param: Option<String>,
     paging: Paging,
     fields: FieldMap,
+    status_map: StatusMap,
 }
 
 impl fmt::Debug for JsonSource {
@@ -422,6 +427,7 @@ impl JsonSource {
             since_param: config.since_param.clone(),
             paging: config.paging.clone(),
             fields: config.fields.clone(),
+            status_map: config.status_map.clone(),
         })
     }
 
@@ -549,7 +555,9 @@ impl JsonSource {
             phone: text_or_number("phone", &f.phone).map_err(skip)?,
             unit: text_or_number("unit", &f.unit).map_err(skip)?,
             building: text_or_number("building", &f.building).map_err(skip)?,
-            status: text("status", &f.status).map_err(skip)?,
+            status: self
+                .status_map
+                .apply(text("status", &f.status).map_err(skip)?),
             lease_start: text("lease_start", &f.lease_start).map_err(skip)?,
             lease_end: text("lease_end", &f.lease_end).map_err(skip)?,
             move_in: text("move_in", &f.move_in).map_err(skip)?,
@@ -1176,6 +1184,34 @@ mod tests {
             .await
             .expect_err("refused");
         assert!(matches!(err, SourceError::Http { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn status_map_maps_the_api_words_and_a_bad_state_fails_the_config() {
+        let mut moved = resident(json!("R-2"));
+        moved["status"] = json!("Vacated");
+        let pms = PmsServer::start(vec![resident(json!("R-1")), moved]).expect("pms");
+        let cfg = parse(&format!(
+            "name = \"pms\"\nurl = \"{}\"\nrecords = \"residents\"\n[status_map]\nVACATED = \"past\"",
+            pms.url()
+        ))
+        .expect("parse");
+        let pull = JsonSource::new(&cfg)
+            .expect("source")
+            .pull(PullKind::Full)
+            .await
+            .expect("pull");
+        let statuses: Vec<&str> = pull.records.iter().map(|r| r.status.as_str()).collect();
+        assert_eq!(statuses, ["current", "past"]);
+
+        let err = parse("name = \"pms\"\nurl = \"http://x\"\n[status_map]\nvacated = \"gone\"")
+            .expect_err("unknown state");
+        assert!(
+            err.contains(
+                "status_map: \"vacated\" maps to \"gone\", which is not a lintel lease status"
+            ),
+            "{err}"
+        );
     }
 
     /// A `kind = "json"` table parsed as the config file parses it.

@@ -103,6 +103,11 @@ pub mod status {
     pub const PAST: &str = "past";
     /// Lease or occupant cancelled before or during the lease (e.g. a removed roommate).
     pub const CANCELLED: &str = "cancelled";
+
+    /// Every lease status, in the order of the docs' table.
+    pub const ALL: [&str; 8] = [
+        APPLICANT, PENDING, FUTURE, CURRENT, NOTICE, EVICTING, PAST, CANCELLED,
+    ];
 }
 
 /// A record the adapter could not turn into a [`SourceRecord`], with the reason.

@@ -324,6 +324,15 @@ impl Building {
 /// Starts `lintel run` as a child and returns once it told the notify socket READY=1, as
 /// systemd would see it.
 pub async fn start_lintel(dir: &Path, config: &Path) -> tokio::process::Child {
+    start_lintel_with_env(dir, config, &[]).await
+}
+
+/// [`start_lintel`] with extra environment variables for the child (secrets given by `env`).
+pub async fn start_lintel_with_env(
+    dir: &Path,
+    config: &Path,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> tokio::process::Child {
     let notify_path = dir.join("notify.sock");
     let _ = std::fs::remove_file(&notify_path);
     let notify = tokio::net::UnixDatagram::bind(&notify_path).expect("notify socket");
@@ -332,6 +341,7 @@ pub async fn start_lintel(dir: &Path, config: &Path) -> tokio::process::Child {
         .arg(config)
         .env("NOTIFY_SOCKET", &notify_path)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
