@@ -449,6 +449,11 @@ fn match_key_email_and_unit_and_name_follow_a_rekeyed_record() {
         let p = planned(&plan, "p1").expect("same person");
         assert_eq!(p.external_id(), Some("NEW-1"), "{key:?}");
         assert_eq!(plan.added + plan.disabled, 0, "{key:?}");
+        assert_eq!(
+            entry(&plan, Outcome::Updated, "p1").reason,
+            "`pms` changed external id",
+            "{key:?}"
+        );
     }
     let world = World::with(vec![linked("p1", "T-1")]);
     let plan = world.plan(vec![rekeyed]);
@@ -456,6 +461,14 @@ fn match_key_email_and_unit_and_name_follow_a_rekeyed_record() {
         (plan.added, plan.disabled),
         (0, 1),
         "external_id: a new id is a new record"
+    );
+    assert_eq!(
+        entry(&plan, Outcome::Disabled, "p1").reason,
+        "no longer listed by `pms`; access revoked, person and history kept"
+    );
+    assert_eq!(
+        entry(&plan, Outcome::Flagged, "NEW-1").reason,
+        "NEW-1 matches p1 exactly, who already belongs to pms:T-1; not applied"
     );
 }
 
@@ -472,6 +485,10 @@ fn ownership_admin_fields_survive_and_decoupled_people_are_skipped() {
     let after = planned(&plan, "p1").expect("updated");
     assert_eq!(after.last_name, "King");
     assert_eq!(
+        entry(&plan, Outcome::Updated, "p1").reason,
+        "`pms` changed last_name"
+    );
+    assert_eq!(
         (
             after.access_enabled,
             after.person_type,
@@ -484,8 +501,10 @@ fn ownership_admin_fields_survive_and_decoupled_people_are_skipped() {
     p.decoupled = true;
     let plan = World::with(vec![p.clone()]).plan(vec![rec]);
     assert!(plan.people.is_empty());
-    let e = entry(&plan, Outcome::Skipped, "p1");
-    assert!(e.reason.contains("decoupled"), "{}", e.reason);
+    assert_eq!(
+        entry(&plan, Outcome::Skipped, "p1").reason,
+        "decoupled: sync leaves this person alone"
+    );
     // And never disabled for being absent either.
     let plan = World::with(vec![p, linked("p2", "T-2")]).plan(vec![record("T-2")]);
     assert_eq!(plan.disabled, 0);
@@ -673,18 +692,23 @@ fn the_mass_change_guard_holds_then_approve_or_reject_decides() {
 
 #[test]
 fn under_either_limit_the_pass_goes_through() {
-    let (world, records) = building(100);
-    assert_eq!(
-        world.plan(records[10..].to_vec()).disabled,
-        10,
-        "10 is not more than 10"
-    );
-    let (world, records) = building(1000);
-    assert_eq!(
-        world.plan(records[11..].to_vec()).disabled,
-        11,
-        "1.1 % is under 5 %"
-    );
+    let cases = [
+        (100, 10, "10 is not more than 10"),
+        (1000, 11, "1.1 % is under 5 %"),
+    ];
+    for (n, leaving, why) in cases {
+        let (world, records) = building(n);
+        let plan = world.plan(records[leaving..].to_vec());
+        assert_eq!((plan.disabled, plan.held.len()), (leaving, 0), "{why}");
+        assert!(plan.alerts.is_empty(), "{why}: {:?}", plan.alerts);
+        for i in 0..leaving {
+            assert_eq!(
+                entry(&plan, Outcome::Disabled, &format!("p{i:03}")).reason,
+                "no longer listed by `pms`; access revoked, person and history kept",
+                "{why}"
+            );
+        }
+    }
 }
 
 #[test]
