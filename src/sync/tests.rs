@@ -273,6 +273,68 @@ fn normalisation_canonicalises_unit_email_and_phone() {
     );
 }
 
+/// `[policy.units]` as an operator writes it.
+fn units(toml_text: &str) -> PolicyConfig {
+    toml::from_str(toml_text).expect("valid [policy] text")
+}
+
+#[test]
+fn custom_unit_rules_change_the_canonical_unit_as_configured() {
+    let cases = [
+        // (the site's [policy] text, unit at source, canonical unit)
+        ("", "Bldg 12-03b", "BLDG1203B"),
+        (
+            "[units]\nstrip_prefixes = [\"bldg\"]\nuppercase = false",
+            "Bldg 12-03b",
+            "1203b",
+        ),
+        ("[units]\nremove = \" \"", "Apt 12-03", "12-03"),
+        ("[units]\nstrip_prefixes = []", "Apt 1203", "APT1203"),
+    ];
+    for (text, raw, want) in cases {
+        let mut rec = record("T-1");
+        rec.unit = Some(raw.into());
+        let mut world = World::default();
+        world.policy = units(text);
+        let plan = world.plan(vec![rec.clone()]);
+        assert_eq!(plan.people[0].unit.as_deref(), Some(want), "{text:?}");
+        assert_eq!(
+            entry(&plan, Outcome::Added, "p001001").reason,
+            "new at `pms` as T-1 (Ada Lovelace T-1), status current",
+            "{text:?}"
+        );
+
+        // The exclusion list names the unit in its canonical form under those rules.
+        world.policy.exclude = vec![want.to_lowercase()];
+        let plan = world.plan(vec![rec]);
+        assert!(plan.people.is_empty(), "{text:?}");
+        assert_eq!(
+            entry(&plan, Outcome::Skipped, "T-1").reason,
+            format!("excluded by policy.exclude (`{want}`)"),
+            "{text:?}"
+        );
+    }
+
+    // New rules re-canonicalise the units of people already synced on the next pass.
+    let mut world = World::with(vec![linked("p1", "T-1")]);
+    let mut rec = record("T-1");
+    rec.unit = Some("Apt 1-01".into());
+    assert!(
+        world.plan(vec![rec.clone()]).people.is_empty(),
+        "1-01 is 101 by default"
+    );
+    world.policy = units("[units]\nremove = \"\"");
+    let plan = world.plan(vec![rec]);
+    assert_eq!(
+        planned(&plan, "p1").expect("updated").unit.as_deref(),
+        Some("1-01")
+    );
+    assert_eq!(
+        entry(&plan, Outcome::Updated, "p1").reason,
+        "`pms` changed unit"
+    );
+}
+
 #[test]
 fn correlation_external_id_first() {
     let world = World::with(vec![linked("p1", "T-1")]);
