@@ -452,3 +452,188 @@ async fn a_person_is_found_by_id_external_id_email_or_any_card_form_and_never_gu
     );
     b.daemon.stop().await;
 }
+
+/// One JSON source section for `pms`, switched on or off.
+fn source_section(name: &str, pms: &lintel::demo::pms::PmsServer, enabled: bool) -> String {
+    format!(
+        "\n[[source]]\nname = \"{name}\"\nkind = \"json\"\nurl = \"{}\"\nrecords = \"residents\"\ntimeout = \"5s\"\nenabled = {enabled}\n",
+        pms.url()
+    )
+}
+
+fn listing(prefix: &str, n: usize) -> Vec<serde_json::Value> {
+    (1..=n)
+        .map(|i| resident(&format!("{prefix}-{i}"), "current"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_sources_sync_side_by_side_and_a_switched_off_one_keeps_its_people() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let north = lintel::demo::pms::PmsServer::start(listing("N", 2)).expect("pms");
+    let south = lintel::demo::pms::PmsServer::start(listing("S", 2)).expect("pms");
+    let legacy = lintel::demo::pms::PmsServer::start(listing("L", 2)).expect("pms");
+    let door = sim(64).await;
+    let config = |legacy_on: bool| {
+        let mut text = base_text(dir.path());
+        text.push_str(&source_section("north", &north, true));
+        text.push_str(&source_section("south", &south, true));
+        text.push_str(&source_section("legacy", &legacy, legacy_on));
+        text.push_str(&format!(
+            "\n[[controller]]\nname = \"door\"\nkind = \"modbus-tcp\"\naddress = \"{}\"\ntimeout = \"2s\"\n\n[[door]]\nname = \"door-door\"\ncontroller = \"door\"\nindex = 0\n\n[[group]]\nname = \"residents\"\ndoors = [\"door-door\"]\n",
+            door.local_addr()
+        ));
+        lintel::config::Config::parse(&text, "test").expect("valid config")
+    };
+
+    // All three on: everyone synced and given a card.
+    let daemon = lintel::Daemon::start(config(true)).await.expect("starts");
+    let passes = sync_now(dir.path()).await;
+    assert_eq!(passes.as_array().map(Vec::len), Some(3), "{passes}");
+    let cards = [
+        ("N-1", 101),
+        ("N-2", 102),
+        ("S-1", 201),
+        ("S-2", 202),
+        ("L-1", 301),
+        ("L-2", 302),
+    ];
+    for (person, card) in cards {
+        add_card(dir.path(), person, card).await;
+    }
+    wait_for_cards(&door, &[101, 102, 201, 202, 301, 302]).await;
+    drained(&daemon.engine().store, "door").await;
+    daemon.stop().await;
+
+    // `legacy` switched off in its config; it then lists nobody, which must not matter.
+    legacy.set_residents(vec![]);
+    north.remove("N-2");
+    south.push(resident("S-3", "current"));
+    let asked_before = legacy.requests();
+    let daemon = lintel::Daemon::start(config(false))
+        .await
+        .expect("restarts");
+    let passes = sync_now(dir.path()).await;
+    let ran: Vec<&str> = passes
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|p| p["source"].as_str())
+        .collect();
+    assert_eq!(ran, ["north", "south"], "{passes}");
+    assert_eq!(
+        legacy.requests(),
+        asked_before,
+        "a switched-off source is never pulled"
+    );
+
+    let store = &daemon.engine().store;
+    for ext in ["L-1", "L-2"] {
+        let p = store
+            .person_by_external("legacy", ext)
+            .expect("reads")
+            .expect("members already synced stay");
+        assert!(p.at_source && p.access_enabled, "{p:?}");
+    }
+    let gone = store
+        .person_by_external("north", "N-2")
+        .expect("reads")
+        .expect("kept");
+    assert!(!gone.at_source);
+    assert!(
+        store
+            .person_by_external("south", "S-3")
+            .expect("reads")
+            .is_some()
+    );
+    wait_for_cards(&door, &[101, 201, 202, 301, 302]).await;
+    let log = call(
+        dir.path(),
+        Request::Activity {
+            limit: 500,
+            search: None,
+        },
+    )
+    .await;
+    let entries = log.as_array().expect("list");
+    assert!(
+        entries.iter().any(|a| a["external_id"] == "N-2"
+            && a["outcome"] == "disabled"
+            && a["reason"]
+                == "no longer listed by `north`; access revoked, person and history kept"),
+        "{log}"
+    );
+    assert!(
+        entries.iter().any(|a| a["external_id"] == "S-3"
+            && a["outcome"] == "added"
+            && a["reason"] == "new at `south` as S-3 (Test Resident S-3), status current"),
+        "{log}"
+    );
+    assert!(
+        !entries
+            .iter()
+            .any(|a| a["source"] == "legacy" && a["outcome"] == "disabled"),
+        "{log}"
+    );
+
+    let status = call(dir.path(), Request::Status).await;
+    let sources = status["sources"].as_array().expect("sources");
+    let by_name = |name: &str| {
+        sources
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {status}"))
+    };
+    for name in ["north", "south"] {
+        let s = by_name(name);
+        assert_eq!(
+            (s["enabled"].as_bool(), s["last_error"].as_str()),
+            (Some(true), None),
+            "{s}"
+        );
+        assert!(s["last_success_at"].is_string(), "{s}");
+    }
+    assert_eq!(by_name("north")["people_in_scope"], 1, "{status}");
+    assert_eq!(by_name("south")["people_in_scope"], 3, "{status}");
+    let off = by_name("legacy");
+    assert_eq!(off["enabled"], false, "{off}");
+    assert_eq!(
+        off["disabled_why"],
+        "`enabled = false` in its config section"
+    );
+    assert!(off["next_run_at"].is_null(), "{off}");
+    // Its last pass is the one from before it was switched off.
+    assert_eq!(
+        off["last_pass"],
+        "pass ok: 2 listed, 0 added, 0 updated, 0 disabled, 0 skipped, 0 flagged"
+    );
+    for (name, listed) in [("north", 1), ("south", 3)] {
+        let line = by_name(name)["last_pass"].as_str().unwrap_or_default();
+        assert!(
+            line.starts_with(&format!("pass ok: {listed} listed")),
+            "{name}: {line}"
+        );
+    }
+    let sock = socket(dir.path());
+    let (code, out) = lintel_cli(&["status", "--socket", sock.to_str().expect("utf-8")]).await;
+    assert_eq!(code, Some(0), "{out}");
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("{name} row: {out}"))
+            .to_string()
+    };
+    assert!(
+        row("north").contains(" enabled ") && row("south").contains(" enabled "),
+        "{out}"
+    );
+    assert!(
+        row("legacy").contains(" disabled ") && row("legacy").contains("not scheduled"),
+        "{out}"
+    );
+    assert!(
+        out.contains("off: `enabled = false` in its config section"),
+        "{out}"
+    );
+    daemon.stop().await;
+}
