@@ -637,3 +637,161 @@ async fn several_sources_sync_side_by_side_and_a_switched_off_one_keeps_its_peop
     );
     daemon.stop().await;
 }
+
+/// The activity entries the daemon logged about `external_id`, as (outcome, reason).
+async fn activity_about(dir: &std::path::Path, external_id: &str) -> Vec<(String, String)> {
+    let log = call(
+        dir,
+        Request::Activity {
+            limit: 500,
+            search: None,
+        },
+    )
+    .await;
+    log.as_array()
+        .expect("list")
+        .iter()
+        .filter(|a| a["external_id"] == external_id)
+        .map(|a| {
+            (
+                a["outcome"].as_str().unwrap_or_default().to_string(),
+                a["reason"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_resolve_create_makes_a_separate_person_and_ignore_skips_the_record() {
+    let b = Building::start(vec![resident("R-1", "current")], 16).await;
+    // Staff-added people who share an email with a record of another name: partial matches.
+    for (first, email) in [("Sam", "r-7@example.com"), ("Kim", "r-8@example.com")] {
+        let (code, out) = b
+            .cli(&[
+                "people", "add", "--first", first, "--last", "Other", "--email", email, "--unit",
+                "101",
+            ])
+            .await;
+        assert_eq!(code, Some(0), "{out}");
+    }
+    b.pms.push(resident("R-7", "current"));
+    b.pms.push(resident("R-8", "current"));
+    let passes = sync_now(b.path()).await;
+    assert_eq!(passes[0]["flagged"], 2, "{passes}");
+    let alerts = call(b.path(), Request::Alerts { all: false }).await;
+    let alert_for = |ext: &str| {
+        alerts
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|a| a["external_id"] == ext)
+            .and_then(|a| a["id"].as_u64())
+            .unwrap_or_else(|| panic!("an alert about {ext}: {alerts}"))
+    };
+    let (create, ignore) = (alert_for("R-7"), alert_for("R-8"));
+    let local = |email: &str| {
+        b.store()
+            .people()
+            .expect("people")
+            .into_iter()
+            .find(|p| p.link.is_none() && p.email.as_deref() == Some(email))
+            .expect("local person")
+    };
+    let (sam, kim) = (local("r-7@example.com"), local("r-8@example.com"));
+
+    let (code, out) = b
+        .cli(&["review", "resolve", &create.to_string(), "--create"])
+        .await;
+    assert_eq!(code, Some(0), "{out}");
+    let created = b
+        .store()
+        .person_by_external("pms", "R-7")
+        .expect("reads")
+        .expect("created");
+    assert_ne!(created.id, sam.id, "a separate person, not the candidate");
+    assert_eq!(
+        (created.last_name.as_str(), created.email.as_deref()),
+        ("Resident R-7", Some("r-7@example.com"))
+    );
+    assert_eq!(
+        out.trim(),
+        format!("pms record R-7 created as {}", created.id)
+    );
+    let sam_after = b.store().person(&sam.id).expect("store").expect("kept");
+    assert_eq!(
+        (sam_after.link, sam_after.last_name.as_str()),
+        (None, "Other")
+    );
+
+    let (code, out) = b
+        .cli(&["review", "resolve", &ignore.to_string(), "--ignore"])
+        .await;
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out.trim(), "pms record R-8 will be skipped from now on");
+    assert!(
+        b.store()
+            .person_by_external("pms", "R-8")
+            .expect("reads")
+            .is_none()
+    );
+
+    let passes = sync_now(b.path()).await;
+    assert_eq!(
+        (
+            passes[0]["flagged"].as_u64(),
+            passes[0]["added"].as_u64(),
+            passes[0]["skipped"].as_u64()
+        ),
+        (Some(0), Some(0), Some(1)),
+        "{passes}"
+    );
+    let kim_after = b.store().person(&kim.id).expect("store").expect("kept");
+    assert_eq!(kim_after.link, None, "the candidate is left as it was");
+    assert!(
+        b.store()
+            .alerts()
+            .expect("alerts")
+            .iter()
+            .all(|a| a.resolved.is_some())
+    );
+
+    let r7 = activity_about(b.path(), "R-7").await;
+    assert!(
+        r7.contains(&(
+            "processed".into(),
+            format!(
+                "alert {create} resolved with --create: pms record R-7 created as {}",
+                created.id
+            )
+        )),
+        "{r7:#?}"
+    );
+    let r8 = activity_about(b.path(), "R-8").await;
+    assert!(
+        r8.contains(&(
+            "processed".into(),
+            format!(
+                "alert {ignore} resolved with --ignore: pms record R-8 will be skipped from now on"
+            )
+        )),
+        "{r8:#?}"
+    );
+    assert!(
+        r8.contains(&(
+            "skipped".into(),
+            "ignored by an administrator (review resolved with --ignore)".into()
+        )),
+        "{r8:#?}"
+    );
+
+    // A resolved alert cannot be resolved again.
+    let (code, out) = b
+        .cli(&["review", "resolve", &ignore.to_string(), "--create"])
+        .await;
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!("alert {ignore} was already resolved (ignore)")),
+        "{out}"
+    );
+    b.daemon.stop().await;
+}
