@@ -795,3 +795,73 @@ async fn review_resolve_create_makes_a_separate_person_and_ignore_skips_the_reco
     );
     b.daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recoupled_person_is_synced_again_on_the_next_pass() {
+    let b = furnished(2).await;
+    let id = b
+        .store()
+        .person_by_external("pms", "R-1")
+        .expect("reads")
+        .expect("synced")
+        .id;
+    let (code, out) = b.cli(&["people", "decouple", "R-1"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    b.pms.update("R-1", |r| {
+        r["last_name"] = "Renamed".into();
+        r["unit"] = "Apt 2-02".into();
+    });
+    sync_now(b.path()).await;
+    let held_back = b.store().person(&id).expect("store").expect("person");
+    assert_eq!(
+        (held_back.last_name.as_str(), held_back.unit.as_deref()),
+        ("Resident R-1", Some("101")),
+        "a decoupled person is skipped"
+    );
+    assert!(activity_about(b.path(), "R-1").await.contains(&(
+        "skipped".into(),
+        "decoupled: sync leaves this person alone".into()
+    )));
+
+    let (code, out) = b.cli(&["people", "recouple", "R-1"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out.trim(), format!("{id} is coupled: sync updates them"));
+    let passes = sync_now(b.path()).await;
+    assert_eq!(passes[0]["updated"], 1, "{passes}");
+    let synced = b.store().person(&id).expect("store").expect("person");
+    assert_eq!(
+        (
+            synced.last_name.as_str(),
+            synced.unit.as_deref(),
+            synced.decoupled
+        ),
+        ("Renamed", Some("202"), false),
+        "source-owned fields overwritten again"
+    );
+    assert!(held(&b.door).contains_key(&101), "their card stays");
+
+    let log = call(
+        b.path(),
+        Request::Activity {
+            limit: 500,
+            search: None,
+        },
+    )
+    .await;
+    let reasons: Vec<&str> = log
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|a| a["subject"] == id.as_str())
+        .filter_map(|a| a["reason"].as_str())
+        .collect();
+    assert!(
+        reasons.contains(&"recoupled: the next pass updates this person from their source again"),
+        "{reasons:#?}"
+    );
+    assert!(
+        reasons.contains(&"`pms` changed last_name, unit"),
+        "{reasons:#?}"
+    );
+    b.daemon.stop().await;
+}
