@@ -294,8 +294,10 @@ fn custom_unit_rules_change_the_canonical_unit_as_configured() {
     for (text, raw, want) in cases {
         let mut rec = record("T-1");
         rec.unit = Some(raw.into());
-        let mut world = World::default();
-        world.policy = units(text);
+        let mut world = World {
+            policy: units(text),
+            ..World::default()
+        };
         let plan = world.plan(vec![rec.clone()]);
         assert_eq!(plan.people[0].unit.as_deref(), Some(want), "{text:?}");
         assert_eq!(
