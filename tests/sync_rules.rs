@@ -452,3 +452,426 @@ async fn a_person_is_found_by_id_external_id_email_or_any_card_form_and_never_gu
     );
     b.daemon.stop().await;
 }
+
+/// One JSON source section for `pms`, switched on or off.
+fn source_section(name: &str, pms: &lintel::demo::pms::PmsServer, enabled: bool) -> String {
+    format!(
+        "\n[[source]]\nname = \"{name}\"\nkind = \"json\"\nurl = \"{}\"\nrecords = \"residents\"\ntimeout = \"5s\"\nenabled = {enabled}\n",
+        pms.url()
+    )
+}
+
+fn listing(prefix: &str, n: usize) -> Vec<serde_json::Value> {
+    (1..=n)
+        .map(|i| resident(&format!("{prefix}-{i}"), "current"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_sources_sync_side_by_side_and_a_switched_off_one_keeps_its_people() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let north = lintel::demo::pms::PmsServer::start(listing("N", 2)).expect("pms");
+    let south = lintel::demo::pms::PmsServer::start(listing("S", 2)).expect("pms");
+    let legacy = lintel::demo::pms::PmsServer::start(listing("L", 2)).expect("pms");
+    let door = sim(64).await;
+    let config = |legacy_on: bool| {
+        let mut text = base_text(dir.path());
+        text.push_str(&source_section("north", &north, true));
+        text.push_str(&source_section("south", &south, true));
+        text.push_str(&source_section("legacy", &legacy, legacy_on));
+        text.push_str(&format!(
+            "\n[[controller]]\nname = \"door\"\nkind = \"modbus-tcp\"\naddress = \"{}\"\ntimeout = \"2s\"\n\n[[door]]\nname = \"door-door\"\ncontroller = \"door\"\nindex = 0\n\n[[group]]\nname = \"residents\"\ndoors = [\"door-door\"]\n",
+            door.local_addr()
+        ));
+        lintel::config::Config::parse(&text, "test").expect("valid config")
+    };
+
+    // All three on: everyone synced and given a card.
+    let daemon = lintel::Daemon::start(config(true)).await.expect("starts");
+    let passes = sync_now(dir.path()).await;
+    assert_eq!(passes.as_array().map(Vec::len), Some(3), "{passes}");
+    let cards = [
+        ("N-1", 101),
+        ("N-2", 102),
+        ("S-1", 201),
+        ("S-2", 202),
+        ("L-1", 301),
+        ("L-2", 302),
+    ];
+    for (person, card) in cards {
+        add_card(dir.path(), person, card).await;
+    }
+    wait_for_cards(&door, &[101, 102, 201, 202, 301, 302]).await;
+    drained(&daemon.engine().store, "door").await;
+    // Restarted as a reload does it, handing over the open store: reopening the path at once
+    // in the same process can still find the stopped daemon's sled lock held.
+    let store = daemon.engine().store.clone();
+    assert!(daemon.stop_drained().await, "every task stopped");
+
+    // `legacy` switched off in its config; it then lists nobody, which must not matter.
+    legacy.set_residents(vec![]);
+    north.remove("N-2");
+    south.push(resident("S-3", "current"));
+    let asked_before = legacy.requests();
+    let daemon = lintel::Daemon::launch(
+        config(false),
+        std::sync::Arc::new(lintel::clock::SystemClock),
+        lintel::daemon::Launch {
+            store: Some(store),
+            ..lintel::daemon::Launch::default()
+        },
+    )
+    .await
+    .expect("restarts");
+    let passes = sync_now(dir.path()).await;
+    let ran: Vec<&str> = passes
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|p| p["source"].as_str())
+        .collect();
+    assert_eq!(ran, ["north", "south"], "{passes}");
+    assert_eq!(
+        legacy.requests(),
+        asked_before,
+        "a switched-off source is never pulled"
+    );
+
+    let store = &daemon.engine().store;
+    for ext in ["L-1", "L-2"] {
+        let p = store
+            .person_by_external("legacy", ext)
+            .expect("reads")
+            .expect("members already synced stay");
+        assert!(p.at_source && p.access_enabled, "{p:?}");
+    }
+    let gone = store
+        .person_by_external("north", "N-2")
+        .expect("reads")
+        .expect("kept");
+    assert!(!gone.at_source);
+    assert!(
+        store
+            .person_by_external("south", "S-3")
+            .expect("reads")
+            .is_some()
+    );
+    wait_for_cards(&door, &[101, 201, 202, 301, 302]).await;
+    let log = call(
+        dir.path(),
+        Request::Activity {
+            limit: 500,
+            search: None,
+        },
+    )
+    .await;
+    let entries = log.as_array().expect("list");
+    assert!(
+        entries.iter().any(|a| a["external_id"] == "N-2"
+            && a["outcome"] == "disabled"
+            && a["reason"]
+                == "no longer listed by `north`; access revoked, person and history kept"),
+        "{log}"
+    );
+    assert!(
+        entries.iter().any(|a| a["external_id"] == "S-3"
+            && a["outcome"] == "added"
+            && a["reason"] == "new at `south` as S-3 (Test Resident S-3), status current"),
+        "{log}"
+    );
+    assert!(
+        !entries
+            .iter()
+            .any(|a| a["source"] == "legacy" && a["outcome"] == "disabled"),
+        "{log}"
+    );
+
+    let status = call(dir.path(), Request::Status).await;
+    let sources = status["sources"].as_array().expect("sources");
+    let by_name = |name: &str| {
+        sources
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {status}"))
+    };
+    for name in ["north", "south"] {
+        let s = by_name(name);
+        assert_eq!(
+            (s["enabled"].as_bool(), s["last_error"].as_str()),
+            (Some(true), None),
+            "{s}"
+        );
+        assert!(s["last_success_at"].is_string(), "{s}");
+    }
+    assert_eq!(by_name("north")["people_in_scope"], 1, "{status}");
+    assert_eq!(by_name("south")["people_in_scope"], 3, "{status}");
+    let off = by_name("legacy");
+    assert_eq!(off["enabled"], false, "{off}");
+    assert_eq!(
+        off["disabled_why"],
+        "`enabled = false` in its config section"
+    );
+    assert!(off["next_run_at"].is_null(), "{off}");
+    // Its last pass is the one from before it was switched off.
+    assert_eq!(
+        off["last_pass"],
+        "pass ok: 2 listed, 0 added, 0 updated, 0 disabled, 0 skipped, 0 flagged"
+    );
+    for (name, listed) in [("north", 1), ("south", 3)] {
+        let line = by_name(name)["last_pass"].as_str().unwrap_or_default();
+        assert!(
+            line.starts_with(&format!("pass ok: {listed} listed")),
+            "{name}: {line}"
+        );
+    }
+    let sock = socket(dir.path());
+    let (code, out) = lintel_cli(&["status", "--socket", sock.to_str().expect("utf-8")]).await;
+    assert_eq!(code, Some(0), "{out}");
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("{name} row: {out}"))
+            .to_string()
+    };
+    assert!(
+        row("north").contains(" enabled ") && row("south").contains(" enabled "),
+        "{out}"
+    );
+    assert!(
+        row("legacy").contains(" disabled ") && row("legacy").contains("not scheduled"),
+        "{out}"
+    );
+    assert!(
+        out.contains("off: `enabled = false` in its config section"),
+        "{out}"
+    );
+    daemon.stop().await;
+}
+
+/// The activity entries the daemon logged about `external_id`, as (outcome, reason).
+async fn activity_about(dir: &std::path::Path, external_id: &str) -> Vec<(String, String)> {
+    let log = call(
+        dir,
+        Request::Activity {
+            limit: 500,
+            search: None,
+        },
+    )
+    .await;
+    log.as_array()
+        .expect("list")
+        .iter()
+        .filter(|a| a["external_id"] == external_id)
+        .map(|a| {
+            (
+                a["outcome"].as_str().unwrap_or_default().to_string(),
+                a["reason"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_resolve_create_makes_a_separate_person_and_ignore_skips_the_record() {
+    let b = Building::start(vec![resident("R-1", "current")], 16).await;
+    // Staff-added people who share an email with a record of another name: partial matches.
+    for (first, email) in [("Sam", "r-7@example.com"), ("Kim", "r-8@example.com")] {
+        let (code, out) = b
+            .cli(&[
+                "people", "add", "--first", first, "--last", "Other", "--email", email, "--unit",
+                "101",
+            ])
+            .await;
+        assert_eq!(code, Some(0), "{out}");
+    }
+    b.pms.push(resident("R-7", "current"));
+    b.pms.push(resident("R-8", "current"));
+    let passes = sync_now(b.path()).await;
+    assert_eq!(passes[0]["flagged"], 2, "{passes}");
+    let alerts = call(b.path(), Request::Alerts { all: false }).await;
+    let alert_for = |ext: &str| {
+        alerts
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|a| a["external_id"] == ext)
+            .and_then(|a| a["id"].as_u64())
+            .unwrap_or_else(|| panic!("an alert about {ext}: {alerts}"))
+    };
+    let (create, ignore) = (alert_for("R-7"), alert_for("R-8"));
+    let local = |email: &str| {
+        b.store()
+            .people()
+            .expect("people")
+            .into_iter()
+            .find(|p| p.link.is_none() && p.email.as_deref() == Some(email))
+            .expect("local person")
+    };
+    let (sam, kim) = (local("r-7@example.com"), local("r-8@example.com"));
+
+    let (code, out) = b
+        .cli(&["review", "resolve", &create.to_string(), "--create"])
+        .await;
+    assert_eq!(code, Some(0), "{out}");
+    let created = b
+        .store()
+        .person_by_external("pms", "R-7")
+        .expect("reads")
+        .expect("created");
+    assert_ne!(created.id, sam.id, "a separate person, not the candidate");
+    assert_eq!(
+        (created.last_name.as_str(), created.email.as_deref()),
+        ("Resident R-7", Some("r-7@example.com"))
+    );
+    assert_eq!(
+        out.trim(),
+        format!("pms record R-7 created as {}", created.id)
+    );
+    let sam_after = b.store().person(&sam.id).expect("store").expect("kept");
+    assert_eq!(
+        (sam_after.link, sam_after.last_name.as_str()),
+        (None, "Other")
+    );
+
+    let (code, out) = b
+        .cli(&["review", "resolve", &ignore.to_string(), "--ignore"])
+        .await;
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out.trim(), "pms record R-8 will be skipped from now on");
+    assert!(
+        b.store()
+            .person_by_external("pms", "R-8")
+            .expect("reads")
+            .is_none()
+    );
+
+    let passes = sync_now(b.path()).await;
+    assert_eq!(
+        (
+            passes[0]["flagged"].as_u64(),
+            passes[0]["added"].as_u64(),
+            passes[0]["skipped"].as_u64()
+        ),
+        (Some(0), Some(0), Some(1)),
+        "{passes}"
+    );
+    let kim_after = b.store().person(&kim.id).expect("store").expect("kept");
+    assert_eq!(kim_after.link, None, "the candidate is left as it was");
+    assert!(
+        b.store()
+            .alerts()
+            .expect("alerts")
+            .iter()
+            .all(|a| a.resolved.is_some())
+    );
+
+    let r7 = activity_about(b.path(), "R-7").await;
+    assert!(
+        r7.contains(&(
+            "processed".into(),
+            format!(
+                "alert {create} resolved with --create: pms record R-7 created as {}",
+                created.id
+            )
+        )),
+        "{r7:#?}"
+    );
+    let r8 = activity_about(b.path(), "R-8").await;
+    assert!(
+        r8.contains(&(
+            "processed".into(),
+            format!(
+                "alert {ignore} resolved with --ignore: pms record R-8 will be skipped from now on"
+            )
+        )),
+        "{r8:#?}"
+    );
+    assert!(
+        r8.contains(&(
+            "skipped".into(),
+            "ignored by an administrator (review resolved with --ignore)".into()
+        )),
+        "{r8:#?}"
+    );
+
+    // A resolved alert cannot be resolved again.
+    let (code, out) = b
+        .cli(&["review", "resolve", &ignore.to_string(), "--create"])
+        .await;
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!("alert {ignore} was already resolved (ignore)")),
+        "{out}"
+    );
+    b.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recoupled_person_is_synced_again_on_the_next_pass() {
+    let b = furnished(2).await;
+    let id = b
+        .store()
+        .person_by_external("pms", "R-1")
+        .expect("reads")
+        .expect("synced")
+        .id;
+    let (code, out) = b.cli(&["people", "decouple", "R-1"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    b.pms.update("R-1", |r| {
+        r["last_name"] = "Renamed".into();
+        r["unit"] = "Apt 2-02".into();
+    });
+    sync_now(b.path()).await;
+    let held_back = b.store().person(&id).expect("store").expect("person");
+    assert_eq!(
+        (held_back.last_name.as_str(), held_back.unit.as_deref()),
+        ("Resident R-1", Some("101")),
+        "a decoupled person is skipped"
+    );
+    assert!(activity_about(b.path(), "R-1").await.contains(&(
+        "skipped".into(),
+        "decoupled: sync leaves this person alone".into()
+    )));
+
+    let (code, out) = b.cli(&["people", "recouple", "R-1"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out.trim(), format!("{id} is coupled: sync updates them"));
+    let passes = sync_now(b.path()).await;
+    assert_eq!(passes[0]["updated"], 1, "{passes}");
+    let synced = b.store().person(&id).expect("store").expect("person");
+    assert_eq!(
+        (
+            synced.last_name.as_str(),
+            synced.unit.as_deref(),
+            synced.decoupled
+        ),
+        ("Renamed", Some("202"), false),
+        "source-owned fields overwritten again"
+    );
+    assert!(held(&b.door).contains_key(&101), "their card stays");
+
+    let log = call(
+        b.path(),
+        Request::Activity {
+            limit: 500,
+            search: None,
+        },
+    )
+    .await;
+    let reasons: Vec<&str> = log
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|a| a["subject"] == id.as_str())
+        .filter_map(|a| a["reason"].as_str())
+        .collect();
+    assert!(
+        reasons.contains(&"recoupled: the next pass updates this person from their source again"),
+        "{reasons:#?}"
+    );
+    assert!(
+        reasons.contains(&"`pms` changed last_name, unit"),
+        "{reasons:#?}"
+    );
+    b.daemon.stop().await;
+}

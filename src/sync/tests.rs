@@ -273,6 +273,70 @@ fn normalisation_canonicalises_unit_email_and_phone() {
     );
 }
 
+/// `[policy.units]` as an operator writes it.
+fn units(toml_text: &str) -> PolicyConfig {
+    toml::from_str(toml_text).expect("valid [policy] text")
+}
+
+#[test]
+fn custom_unit_rules_change_the_canonical_unit_as_configured() {
+    let cases = [
+        // (the site's [policy] text, unit at source, canonical unit)
+        ("", "Bldg 12-03b", "BLDG1203B"),
+        (
+            "[units]\nstrip_prefixes = [\"bldg\"]\nuppercase = false",
+            "Bldg 12-03b",
+            "1203b",
+        ),
+        ("[units]\nremove = \" \"", "Apt 12-03", "12-03"),
+        ("[units]\nstrip_prefixes = []", "Apt 1203", "APT1203"),
+    ];
+    for (text, raw, want) in cases {
+        let mut rec = record("T-1");
+        rec.unit = Some(raw.into());
+        let mut world = World {
+            policy: units(text),
+            ..World::default()
+        };
+        let plan = world.plan(vec![rec.clone()]);
+        assert_eq!(plan.people[0].unit.as_deref(), Some(want), "{text:?}");
+        assert_eq!(
+            entry(&plan, Outcome::Added, "p001001").reason,
+            "new at `pms` as T-1 (Ada Lovelace T-1), status current",
+            "{text:?}"
+        );
+
+        // The exclusion list names the unit in its canonical form under those rules.
+        world.policy.exclude = vec![want.to_lowercase()];
+        let plan = world.plan(vec![rec]);
+        assert!(plan.people.is_empty(), "{text:?}");
+        assert_eq!(
+            entry(&plan, Outcome::Skipped, "T-1").reason,
+            format!("excluded by policy.exclude (`{want}`)"),
+            "{text:?}"
+        );
+    }
+
+    // New rules re-canonicalise the units of people already synced on the next pass.
+    let mut world = World::with(vec![linked("p1", "T-1")]);
+    let mut rec = record("T-1");
+    rec.unit = Some("Apt 1-01".into());
+    assert!(
+        world.plan(vec![rec.clone()]).people.is_empty(),
+        "1-01 is 101 by default"
+    );
+    world.policy = units("[units]\nremove = \"\"");
+    let plan = world.plan(vec![rec]);
+    assert_eq!(
+        planned(&plan, "p1").expect("updated").unit.as_deref(),
+        Some("1-01")
+    );
+    assert_eq!(
+        entry(&plan, Outcome::Updated, "p1").reason,
+        "`pms` changed unit"
+    );
+}
+
 #[test]
 fn correlation_external_id_first() {
     let world = World::with(vec![linked("p1", "T-1")]);
@@ -449,6 +513,11 @@ fn match_key_email_and_unit_and_name_follow_a_rekeyed_record() {
         let p = planned(&plan, "p1").expect("same person");
         assert_eq!(p.external_id(), Some("NEW-1"), "{key:?}");
         assert_eq!(plan.added + plan.disabled, 0, "{key:?}");
+        assert_eq!(
+            entry(&plan, Outcome::Updated, "p1").reason,
+            "`pms` changed external id",
+            "{key:?}"
+        );
     }
     let world = World::with(vec![linked("p1", "T-1")]);
     let plan = world.plan(vec![rekeyed]);
@@ -456,6 +525,14 @@ fn match_key_email_and_unit_and_name_follow_a_rekeyed_record() {
         (plan.added, plan.disabled),
         (0, 1),
         "external_id: a new id is a new record"
+    );
+    assert_eq!(
+        entry(&plan, Outcome::Disabled, "p1").reason,
+        "no longer listed by `pms`; access revoked, person and history kept"
+    );
+    assert_eq!(
+        entry(&plan, Outcome::Flagged, "NEW-1").reason,
+        "NEW-1 matches p1 exactly, who already belongs to pms:T-1; not applied"
     );
 }
 
@@ -472,6 +549,10 @@ fn ownership_admin_fields_survive_and_decoupled_people_are_skipped() {
     let after = planned(&plan, "p1").expect("updated");
     assert_eq!(after.last_name, "King");
     assert_eq!(
+        entry(&plan, Outcome::Updated, "p1").reason,
+        "`pms` changed last_name"
+    );
+    assert_eq!(
         (
             after.access_enabled,
             after.person_type,
@@ -484,8 +565,10 @@ fn ownership_admin_fields_survive_and_decoupled_people_are_skipped() {
     p.decoupled = true;
     let plan = World::with(vec![p.clone()]).plan(vec![rec]);
     assert!(plan.people.is_empty());
-    let e = entry(&plan, Outcome::Skipped, "p1");
-    assert!(e.reason.contains("decoupled"), "{}", e.reason);
+    assert_eq!(
+        entry(&plan, Outcome::Skipped, "p1").reason,
+        "decoupled: sync leaves this person alone"
+    );
     // And never disabled for being absent either.
     let plan = World::with(vec![p, linked("p2", "T-2")]).plan(vec![record("T-2")]);
     assert_eq!(plan.disabled, 0);
@@ -673,18 +756,23 @@ fn the_mass_change_guard_holds_then_approve_or_reject_decides() {
 
 #[test]
 fn under_either_limit_the_pass_goes_through() {
-    let (world, records) = building(100);
-    assert_eq!(
-        world.plan(records[10..].to_vec()).disabled,
-        10,
-        "10 is not more than 10"
-    );
-    let (world, records) = building(1000);
-    assert_eq!(
-        world.plan(records[11..].to_vec()).disabled,
-        11,
-        "1.1 % is under 5 %"
-    );
+    let cases = [
+        (100, 10, "10 is not more than 10"),
+        (1000, 11, "1.1 % is under 5 %"),
+    ];
+    for (n, leaving, why) in cases {
+        let (world, records) = building(n);
+        let plan = world.plan(records[leaving..].to_vec());
+        assert_eq!((plan.disabled, plan.held.len()), (leaving, 0), "{why}");
+        assert!(plan.alerts.is_empty(), "{why}: {:?}", plan.alerts);
+        for i in 0..leaving {
+            assert_eq!(
+                entry(&plan, Outcome::Disabled, &format!("p{i:03}")).reason,
+                "no longer listed by `pms`; access revoked, person and history kept",
+                "{why}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -730,6 +818,47 @@ fn arb_records() -> impl Strategy<Value = Vec<SourceRecord>> {
     })
 }
 
+/// A store an earlier life left behind: people linked to the source (some decoupled, some
+/// removed at source), and people an administrator added, some matching a record exactly and
+/// some only partly.
+fn arb_people() -> impl Strategy<Value = Vec<Person>> {
+    prop::collection::btree_map(0u32..40, (0u8..5, any::<bool>()), 0..30).prop_map(|rows| {
+        rows.into_iter()
+            .map(|(n, (kind, flag))| {
+                let id = format!("q{n:03}");
+                let ext = format!("T-{n}");
+                match kind {
+                    0 => linked(&id, &ext),
+                    1 => {
+                        let mut p = linked(&id, &ext);
+                        p.decoupled = true;
+                        p.last_name = "Edited Locally".into();
+                        p
+                    }
+                    2 => {
+                        let mut p = linked(&id, &ext);
+                        p.at_source = flag;
+                        p.status = if flag { "current" } else { "past" }.into();
+                        p
+                    }
+                    3 => local(
+                        &id,
+                        "Ada",
+                        &format!("Lovelace {ext}"),
+                        Some(&format!("{}@example.com", ext.to_lowercase())),
+                    ),
+                    _ => local(
+                        &id,
+                        if flag { "Ada" } else { "Staff" },
+                        "Byron",
+                        Some(&format!("{}@example.com", ext.to_lowercase())),
+                    ),
+                }
+            })
+            .collect()
+    })
+}
+
 proptest! {
     #[test]
     fn the_same_snapshot_twice_changes_nothing_the_second_time(records in arb_records()) {
@@ -739,6 +868,24 @@ proptest! {
         let second = world.plan(records);
         prop_assert!(second.people.is_empty(), "{:#?}", second.people);
         prop_assert_eq!(second.added + second.updated + second.disabled, 0);
+    }
+
+    #[test]
+    fn the_same_snapshot_twice_over_an_existing_store_changes_nothing_the_second_time(
+        people in arb_people(),
+        records in arb_records(),
+    ) {
+        let mut world = World::with(people);
+        let first = world.plan(records.clone());
+        world.apply(&first);
+        let second = world.plan(records);
+        prop_assert!(second.people.is_empty(), "{:#?}", second.people);
+        prop_assert!(second.alerts.is_empty(), "{:#?}", second.alerts);
+        prop_assert_eq!(second.added + second.updated + second.disabled, 0);
+        // A held pass stays held on the same listing, with the same set and alert.
+        if let Some(g) = &second.guard {
+            prop_assert_eq!(g, &world.guard);
+        }
     }
 
     #[test]
