@@ -16,6 +16,7 @@ use lintel_hal::sim::{SimConfig, SimController, SimHandle};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+pub mod tls;
 pub mod watch;
 
 /// The bound on every wait: a failure after this long, never a synchronisation device.
