@@ -1,5 +1,5 @@
 //! PMS faults at daemon level (docs/RELIABILITY.md): a 429 storm, a slow-drip body, a body of the
-//! wrong shape, a TLS failure, unicode names end to end, and clock skew between the PMS and the
+//! wrong shape, TLS failures (no TLS; a private CA without `ca_file`), unicode names end to end, and clock skew between the PMS and the
 //! gateway. Each runs the real daemon against a fixture PMS and a simulated Modbus controller,
 //! and a watcher on the controller's change feed proves nobody lost access they should keep.
 
@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::tls::TestCa;
 use common::watch::Watch;
 use common::*;
 use jiff::civil::date;
@@ -42,9 +43,18 @@ async fn site_dated(
     clock: Arc<dyn lintel::clock::Clock>,
     date: DateHeader,
 ) -> Site {
-    let dir = tempfile::tempdir().expect("tempdir");
     let server = BuildiumServer::start(buildium::tenants(20)).expect("fixture");
     server.common().date_header(date);
+    site_on(server, settings, clock).await
+}
+
+/// [`site`] on a fixture already started (e.g. over HTTPS).
+async fn site_on(
+    server: BuildiumServer,
+    settings: &str,
+    clock: Arc<dyn lintel::clock::Clock>,
+) -> Site {
+    let dir = tempfile::tempdir().expect("tempdir");
     let door = sim(64).await;
     let config = buildium_config(
         dir.path(),
@@ -521,35 +531,63 @@ async fn wrong_field_types_fail_the_pass_and_revoke_nobody() {
 }
 
 /// The source is pointed at an `https://` URL on a server that speaks plain HTTP: the TLS
-/// handshake fails before any request reaches the PMS, the pass fails saying so in its reply,
-/// its activity entry and status, and every card stays at the door.
+/// handshake fails before any request reaches the PMS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tls_failure_fails_the_pass_and_revokes_nobody() {
     let settings = "page_size = 50\nretries = 1\nretry_min = \"1ms\"\nretry_max = \"20ms\"";
+    let site = site(settings, Arc::new(lintel::clock::SystemClock)).await;
+    let url = site.server.base_url().replace("http://", "https://");
+    tls_failure_revokes_nobody(site, &url, settings).await;
+}
+
+/// The PMS serves HTTPS with a certificate from a CA made here. With `ca_file` naming the CA the
+/// passes succeed; restarted with the default settings (built-in roots only), the pass fails
+/// naming the unknown issuer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_from_an_unknown_ca_fails_the_pass_and_revokes_nobody() {
+    let ca = TestCa::new();
+    let ca_dir = tempfile::tempdir().expect("tempdir");
+    let ca_file = ca_dir.path().join("ca.pem");
+    ca.write_pem(&ca_file);
+    let server = BuildiumServer::start_on(ca.listener().await, "https", buildium::tenants(20))
+        .expect("TLS fixture");
+    let url = server.base_url();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let settings = "page_size = 50\nretries = 1\nretry_min = \"1ms\"\nretry_max = \"20ms\"";
+    let trusted = format!("{settings}\nca_file = \"{}\"", ca_file.display());
+    let site = site_on(server, &trusted, Arc::new(lintel::clock::SystemClock)).await;
+    let error = tls_failure_revokes_nobody(site, &url, settings).await;
+    assert!(
+        error.contains("invalid peer certificate: UnknownIssuer"),
+        "{error}"
+    );
+}
+
+/// Restarts `site`'s daemon with the source at `url` and `settings`, where the TLS handshake
+/// fails: the pass fails saying so in its reply, its activity entry and status, no request
+/// reaches the PMS, and every card stays at the door. Returns the reason.
+async fn tls_failure_revokes_nobody(site: Site, url: &str, settings: &str) -> String {
     let Site {
         dir,
         server,
         door,
         daemon,
         cards,
-    } = site(settings, Arc::new(lintel::clock::SystemClock)).await;
+    } = site;
     let path = dir.path();
     let watch = Watch::start(&door);
     daemon.stop().await;
-    let config = buildium_config(
-        path,
-        &server.base_url().replace("http://", "https://"),
-        &door.local_addr().to_string(),
-        settings,
-    );
-    let daemon = lintel::Daemon::start_with_clock(config, Arc::new(lintel::clock::SystemClock))
-        .await
-        .expect("daemon restarts");
+    let config = buildium_config(path, url, &door.local_addr().to_string(), settings);
+    let daemon = restart(&config).await;
     server.common().reset();
     let passes = sync_now(path).await;
     assert_eq!(passes[0]["ok"], false, "{passes}");
     let error = passes[0]["error"].as_str().unwrap_or_default().to_string();
-    assert!(error.contains("TLS failure"), "{error}");
+    assert!(
+        error
+            .contains("TLS failure (certificate verification is on; set ca_file for a private CA)"),
+        "{error}"
+    );
     let status = call(path, Request::Status).await;
     assert_eq!(
         status["sources"][0]["last_error"],
@@ -568,4 +606,5 @@ async fn a_tls_failure_fails_the_pass_and_revokes_nobody() {
     assert!(people.iter().all(|p| p.at_source), "nobody removed");
     watch.assert_clean("tls failure", &cards);
     daemon.stop().await;
+    error
 }

@@ -1,7 +1,11 @@
 //! One test per fault kind: each ends the pull as failed (an `Err`, so the pass changes nothing)
 //! with a clear reason. Retry timing itself is tested as pure functions in `sources::http`.
 
+mod common;
+
 use std::time::Duration;
+
+use common::tls::TestCa;
 
 use lintel::config::secret::SecretRef;
 use lintel::sources::buildium::{BuildiumConfig, BuildiumSource};
@@ -148,6 +152,46 @@ async fn tls_failure() {
     assert!(err.to_string().contains("TLS failure"), "{err}");
     assert_eq!(s.server.common().requests(), 0, "nothing reached HTTP");
     assert_secret_absent(&err);
+}
+
+/// HTTPS with a certificate from a CA made here: refused with the default settings (built-in
+/// roots only), accepted once `ca_file` names the CA.
+#[tokio::test]
+async fn a_private_ca_is_refused_until_ca_file_names_it() {
+    let s = setup(3);
+    let ca = TestCa::new();
+    let server = BuildiumServer::start_on(ca.listener().await, "https", buildium::tenants(3))
+        .expect("TLS server");
+    let config = BuildiumConfig {
+        base_url: server.base_url(),
+        ..s.config.clone()
+    };
+    assert!(config.base_url.starts_with("https://127.0.0.1:"));
+
+    let err = pull(&config).await.expect_err("unknown CA");
+    assert!(matches!(err, SourceError::Http { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("TLS failure (certificate verification is on; set ca_file for a private CA)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("invalid peer certificate: UnknownIssuer"),
+        "{text}"
+    );
+    assert_eq!(server.common().requests(), 0, "nothing reached HTTP");
+
+    let path = s._dir.path().join("ca.pem");
+    ca.write_pem(&path);
+    let mut trusted = config.clone();
+    trusted.http.ca_file = Some(path);
+    let pulled = pull(&trusted).await.expect("CA trusted");
+    let plain = pull(&s.config).await.expect("plain HTTP");
+    assert!(!pulled.records.is_empty());
+    assert_eq!(
+        pulled.records, plain.records,
+        "the same pull as over plain HTTP"
+    );
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ use lintel_hal::sim::{SimConfig, SimController, SimHandle};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+pub mod tls;
 pub mod watch;
 
 /// The bound on every wait: a failure after this long, never a synchronisation device.
@@ -201,6 +202,27 @@ pub async fn wait_for_cards(sim: &SimHandle, cards: &[u64]) {
         t.keys().copied().collect::<Vec<_>>() == want
     })
     .await;
+}
+
+/// Starts a daemon on the store of one that was just stopped. sled's I/O threads let go of the
+/// directory lock a moment after `Daemon::stop` returns (see src/store/tests.rs), so a start
+/// refused for the lock is tried again, within [`PATIENCE`].
+pub async fn restart(config: &Config) -> lintel::Daemon {
+    let started = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let clock = std::sync::Arc::new(lintel::clock::SystemClock);
+            match lintel::Daemon::start_with_clock(config.clone(), clock).await {
+                Err(e) if e.to_string().contains("could not acquire lock") => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                other => return other,
+            }
+        }
+    })
+    .await;
+    started
+        .expect("the store lock was never released")
+        .expect("daemon restarts")
 }
 
 /// Polls status (woken by nothing better than the daemon's own answer) until `done`.
