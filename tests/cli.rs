@@ -17,14 +17,6 @@ async fn lintel(args: &[&str]) -> Output {
         .expect("run lintel")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_reports_health_in_its_exit_code_and_json() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -37,8 +29,12 @@ async fn status_reports_health_in_its_exit_code_and_json() {
     let socket = socket.to_str().expect("utf-8 path");
 
     let out = lintel(&["sync-now", "--socket", socket]).await;
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("pms: ok — "), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("pms: ok — "),
+        "{}",
+        output_text(&out)
+    );
     let out = lintel(&[
         "credentials",
         "add",
@@ -49,7 +45,7 @@ async fn status_reports_health_in_its_exit_code_and_json() {
         socket,
     ])
     .await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     wait_for_cards(&door, &[77]).await;
     eventually("the controller to be seen online", || async {
         lintel(&["status", "--socket", socket]).await.status.code() == Some(0)
@@ -57,7 +53,7 @@ async fn status_reports_health_in_its_exit_code_and_json() {
     .await;
 
     let out = lintel(&["status", "--json", "--socket", socket]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status is JSON");
     for key in [
         "version",
@@ -103,19 +99,31 @@ async fn status_reports_health_in_its_exit_code_and_json() {
     assert_eq!(status["controllers"][0]["credentials"], 1);
 
     let out = lintel(&["status", "--socket", socket]).await;
-    assert!(text(&out).starts_with("OK\n"), "{}", text(&out));
+    assert!(
+        output_text(&out).starts_with("OK\n"),
+        "{}",
+        output_text(&out)
+    );
 
     // A failing source makes the box degraded, and says why on the first line.
     pms.fail_with(Some(502));
     let out = lintel(&["sync-now", "--socket", socket]).await;
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
     let out = lintel(&["status", "--socket", socket]).await;
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let first = text(&out).lines().next().unwrap_or_default().to_string();
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    let first = output_text(&out)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
     assert!(first.starts_with("DEGRADED: source pms failing"), "{first}");
 
     daemon.stop().await;
     let out = lintel(&["status", "--socket", socket]).await;
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("not reachable"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("not reachable"),
+        "{}",
+        output_text(&out)
+    );
 }

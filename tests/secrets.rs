@@ -39,14 +39,6 @@ async fn check_config(config: &Path, env: &[(&str, &OsStr)]) -> Output {
         .expect("run lintel")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_env_secret_resolves_and_a_missing_one_names_the_variable() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -60,15 +52,15 @@ async fn an_env_secret_resolves_and_a_missing_one_names_the_variable() {
     );
 
     let out = check_config(&config, &[("PMS_TOKEN", OsStr::new(TOKEN))]).await;
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(!text(&out).contains(TOKEN), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(!output_text(&out).contains(TOKEN), "{}", output_text(&out));
 
     let out = check_config(&config, &[]).await;
-    assert!(!out.status.success(), "{}", text(&out));
+    assert!(!out.status.success(), "{}", output_text(&out));
     assert!(
-        text(&out).contains("environment variable PMS_TOKEN is not set"),
+        output_text(&out).contains("environment variable PMS_TOKEN is not set"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
 
     // The running daemon sends it (the PMS refuses anything else) and status never shows it.
@@ -102,28 +94,28 @@ async fn a_systemd_credential_resolves_and_a_missing_one_names_it() {
     let creds_env = [("CREDENTIALS_DIRECTORY", creds.as_os_str())];
 
     let out = check_config(&config, &[]).await;
-    assert!(!out.status.success(), "{}", text(&out));
+    assert!(!out.status.success(), "{}", output_text(&out));
     assert!(
-        text(&out).contains(
+        output_text(&out).contains(
             "systemd credential pms-token requested but $CREDENTIALS_DIRECTORY is not set"
         ),
         "{}",
-        text(&out)
+        output_text(&out)
     );
 
     let out = check_config(&config, &creds_env).await;
-    assert!(!out.status.success(), "{}", text(&out));
+    assert!(!out.status.success(), "{}", output_text(&out));
     let missing = creds.join("pms-token");
     assert!(
-        text(&out).contains(&format!("cannot read secret file {}", missing.display())),
+        output_text(&out).contains(&format!("cannot read secret file {}", missing.display())),
         "{}",
-        text(&out)
+        output_text(&out)
     );
 
     std::fs::write(&missing, format!("{TOKEN}\n")).expect("write credential");
     let out = check_config(&config, &creds_env).await;
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(!text(&out).contains(TOKEN), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(!output_text(&out).contains(TOKEN), "{}", output_text(&out));
 
     pms.require_header("Authorization", &format!("Bearer {TOKEN}"));
     let mut child = start_lintel_with_env(dir.path(), &config, &creds_env).await;

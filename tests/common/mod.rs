@@ -317,6 +317,15 @@ pub async fn drained(store: &lintel::store::Store, controller: &str) {
 }
 
 /// Runs the real `lintel` binary; returns its exit code and everything it printed.
+/// What a finished `lintel` process printed, stdout then stderr.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 pub async fn lintel_cli(args: &[&str]) -> (Option<i32>, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_lintel"))
         .args(args)
@@ -324,12 +333,7 @@ pub async fn lintel_cli(args: &[&str]) -> (Option<i32>, String) {
         .output()
         .await
         .expect("run lintel");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text)
+    (out.status.code(), output_text(&out))
 }
 
 impl Building {
