@@ -248,6 +248,40 @@ pub fn parse_date(text: &str) -> Result<Date, String> {
     Date::new(year, month, day).map_err(|_| bad())
 }
 
+/// A generic source's `status_map`: its own status words (compared trimmed, lower-case) onto
+/// lintel's lease statuses. Words it does not list pass through unchanged (records lower-case
+/// every status afterwards).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "std::collections::BTreeMap<String, String>")]
+pub struct StatusMap(std::collections::BTreeMap<String, String>);
+
+impl TryFrom<std::collections::BTreeMap<String, String>> for StatusMap {
+    type Error = String;
+
+    fn try_from(map: std::collections::BTreeMap<String, String>) -> Result<Self, String> {
+        let mut out = std::collections::BTreeMap::new();
+        for (word, state) in map {
+            let state = state.trim().to_lowercase();
+            if !super::status::ALL.contains(&state.as_str()) {
+                return Err(format!(
+                    "status_map: {word:?} maps to {state:?}, which is not a lintel lease status \
+                     (one of {})",
+                    super::status::ALL.join(", ")
+                ));
+            }
+            out.insert(word.trim().to_lowercase(), state);
+        }
+        Ok(StatusMap(out))
+    }
+}
+
+impl StatusMap {
+    /// The lintel status for a source's `status` value (unchanged when unlisted or absent).
+    pub fn apply(&self, status: Option<String>) -> Option<String> {
+        status.map(|s| self.0.get(&s.trim().to_lowercase()).cloned().unwrap_or(s))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,38 +375,5 @@ mod tests {
             skipped.reason,
             "lease_end: \"31/12/2025\" is not a date (expected YYYY-MM-DD or MM/DD/YYYY)"
         );
-    }
-}
-
-/// A generic source's `status_map`: its own status words (compared trimmed, lower-case) onto
-/// lintel's lease statuses. Words it does not list pass through lower-cased.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(try_from = "std::collections::BTreeMap<String, String>")]
-pub struct StatusMap(std::collections::BTreeMap<String, String>);
-
-impl TryFrom<std::collections::BTreeMap<String, String>> for StatusMap {
-    type Error = String;
-
-    fn try_from(map: std::collections::BTreeMap<String, String>) -> Result<Self, String> {
-        let mut out = std::collections::BTreeMap::new();
-        for (word, state) in map {
-            let state = state.trim().to_lowercase();
-            if !super::status::ALL.contains(&state.as_str()) {
-                return Err(format!(
-                    "status_map: {word:?} maps to {state:?}, which is not a lintel lease status \
-                     (one of {})",
-                    super::status::ALL.join(", ")
-                ));
-            }
-            out.insert(word.trim().to_lowercase(), state);
-        }
-        Ok(StatusMap(out))
-    }
-}
-
-impl StatusMap {
-    /// The lintel status for a source's `status` value (unchanged when unlisted or absent).
-    pub fn apply(&self, status: Option<String>) -> Option<String> {
-        status.map(|s| self.0.get(&s.trim().to_lowercase()).cloned().unwrap_or(s))
     }
 }
