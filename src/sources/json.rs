@@ -484,41 +484,44 @@ impl JsonSource {
 
     /// Parses one response body into a [`Pull`] (public for tests and tools that hold a body).
     pub fn parse(&self, body: &[u8]) -> Result<Pull, SourceError> {
-        let document: Value = serde_json::from_slice(body).map_err(|e| SourceError::Body {
-            url: self.url.clone(),
-            reason: format!("invalid JSON: {e}"),
-        })?;
-        let items = self.items(&document, &self.url)?;
         let mut pull = Pull::default();
-        self.push_records(&mut pull, 0, items);
+        self.read_page(&mut pull, 0, body, &self.url)?;
         Ok(pull)
     }
 
-    fn items<'a>(&self, document: &'a Value, url: &str) -> Result<&'a [Value], SourceError> {
+    /// Reads one page: its records into `pull`, numbered from `first_index`. Returns the rest of
+    /// the document, for paging, and how many records the page held.
+    fn read_page(
+        &self,
+        pull: &mut Pull,
+        first_index: usize,
+        body: &[u8],
+        url: &str,
+    ) -> Result<(Value, usize), SourceError> {
         let body_error = |reason: String| SourceError::Body {
             url: super::http::redact_url(url),
             reason,
         };
-        let list = lookup(document, &self.records)
+        let mut count = 0;
+        let document = super::stream::parse_records(body, &self.records, &mut |item| {
+            let index = first_index + count;
+            match self.raw(index, &item) {
+                Ok((kind, raw)) => pull.take(index, kind, &raw),
+                Err(skipped) => pull.skipped.push(skipped),
+            }
+            count += 1;
+        })
+        .map_err(|e| body_error(format!("invalid JSON: {e}")))?;
+        let list = lookup(&document, &self.records)
             .ok_or_else(|| body_error(format!("records path {:?} not found", self.records)))?;
-        let Value::Array(items) = list else {
+        if !list.is_array() {
             return Err(body_error(format!(
                 "records path {:?} holds {}, expected an array",
                 self.records,
                 kind(list)
             )));
-        };
-        Ok(items)
-    }
-
-    fn push_records(&self, pull: &mut Pull, first_index: usize, items: &[Value]) {
-        for (i, item) in items.iter().enumerate() {
-            let index = first_index + i;
-            match self.raw(index, item) {
-                Ok((kind, raw)) => pull.take(index, kind, &raw),
-                Err(skipped) => pull.skipped.push(skipped),
-            }
         }
+        Ok((document, count))
     }
 
     /// One record's fields, and what its occupant type makes of it.
@@ -772,10 +775,8 @@ impl Source for JsonSource {
                 });
             }
             let response = self.get(&url).await?;
-            let document = response.json()?;
-            let items = self.items(&document, &response.url)?;
-            let count = items.len();
-            self.push_records(&mut pull, fetched, items);
+            let (document, count) =
+                self.read_page(&mut pull, fetched, &response.body, &response.url)?;
             fetched += count;
             if let Some(t) = self.total(&document, &response)? {
                 total = Some(t);

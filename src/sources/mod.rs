@@ -10,6 +10,7 @@ pub mod fixtures;
 pub mod http;
 pub mod json;
 pub mod pms_clock;
+mod stream;
 pub mod value;
 
 use async_trait::async_trait;

@@ -34,9 +34,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::dispatch::{ControllerStatus, plan_controller};
 use crate::sources::Source;
-use crate::store::{
-    Commit, CredentialRecord, PeopleSnapshot, Person, Store, StoreError, VisitorPass,
-};
+use crate::store::{Commit, PeopleSnapshot, Person, Store, StoreError};
 
 /// Errors an admin request can get back. Each says what was wrong.
 #[derive(Debug, thiserror::Error)]
@@ -196,37 +194,21 @@ impl Engine {
             Some(b) if b.generation == self.store.generation() => b.people,
             _ => self.store.people()?,
         };
-        let mut people: HashMap<String, Person> =
-            base.into_iter().map(|p| (p.id.clone(), p)).collect();
-        for p in &commit.people {
-            people.insert(p.id.clone(), p.clone());
-        }
-        for id in &commit.people_remove {
-            people.remove(id);
-        }
-        let removed: HashSet<u64> = commit.credentials_remove.iter().copied().collect();
-        let mut credentials: HashMap<u64, CredentialRecord> = self
-            .store
-            .credentials()?
-            .into_iter()
-            .filter(|c| !removed.contains(&c.card))
-            .map(|c| (c.card, c))
+        // In place: at 100k people a second collection of the whole store was the pass's peak.
+        let mut people = base;
+        overwrite(&mut people, &commit.people);
+        let gone: HashSet<&str> = commit.people_remove.iter().map(String::as_str).collect();
+        people.retain(|p| !gone.contains(p.id.as_str()));
+        let mut credentials = self.store.credentials()?;
+        let replaced: HashSet<u64> = (commit.credentials_remove.iter().copied())
+            .chain(commit.credentials_put.iter().map(|c| c.card))
             .collect();
-        for c in &commit.credentials_put {
-            credentials.insert(c.card, c.clone());
-        }
-        let mut passes: HashMap<String, VisitorPass> = self
-            .store
-            .passes()?
-            .into_iter()
-            .map(|v| (v.id.clone(), v))
-            .collect();
-        for v in &commit.passes {
-            passes.insert(v.id.clone(), v.clone());
-        }
-        let people: Vec<Person> = people.into_values().collect();
-        let passes: Vec<VisitorPass> = passes.into_values().collect();
-        let credentials: Vec<CredentialRecord> = credentials.into_values().collect();
+        credentials.retain(|c| !replaced.contains(&c.card));
+        credentials.extend(commit.credentials_put.iter().cloned());
+        let mut passes = self.store.passes()?;
+        let written: HashSet<&str> = commit.passes.iter().map(|v| v.id.as_str()).collect();
+        passes.retain(|v| !written.contains(v.id.as_str()));
+        passes.extend(commit.passes.iter().cloned());
         let (desired, next) = self.policy.desired(&people, &passes, &credentials, now);
 
         let mut touched = Vec::new();
@@ -266,4 +248,20 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Writes `changed` over `people`, by id; the new ones are added in `changed`'s order.
+pub(super) fn overwrite(people: &mut Vec<Person>, changed: &[Person]) {
+    let mut left: HashMap<&str, &Person> = changed.iter().map(|c| (c.id.as_str(), c)).collect();
+    for p in people.iter_mut() {
+        if let Some(c) = left.remove(p.id.as_str()) {
+            *p = c.clone();
+        }
+    }
+    people.extend(
+        changed
+            .iter()
+            .filter(|c| left.contains_key(c.id.as_str()))
+            .cloned(),
+    );
 }
