@@ -2,8 +2,6 @@
 //! configured match key), then an exact first + last + email match with a local person, then a
 //! partial match that needs a human, then nobody.
 
-use std::collections::HashMap;
-
 use super::Pass;
 use crate::config::MatchKey;
 use crate::sources::SourceRecord;
@@ -41,65 +39,93 @@ fn unique<'a>(mut found: impl Iterator<Item = &'a Person>) -> Option<&'a Person>
 pub struct Index<'a> {
     people: &'a [Person],
     /// This source's people by external id.
-    ours_by_id: HashMap<&'a str, usize>,
-    ours_by_email: HashMap<&'a str, Vec<usize>>,
-    ours_by_unit: HashMap<&'a str, Vec<usize>>,
-    all_by_email: HashMap<&'a str, Vec<usize>>,
+    ours_by_id: Multi<'a>,
+    ours_by_email: Multi<'a>,
+    ours_by_unit: Multi<'a>,
+    all_by_email: Multi<'a>,
     /// People of no source (added locally), by email and by unit.
-    local_by_email: HashMap<&'a str, Vec<usize>>,
-    local_by_unit: HashMap<&'a str, Vec<usize>>,
+    local_by_email: Multi<'a>,
+    local_by_unit: Multi<'a>,
+}
+
+/// People's positions by a key, sorted by key and then position: a quarter of what a map of
+/// lists takes, which at 100k people is most of the index.
+#[derive(Default)]
+struct Multi<'a>(Vec<(&'a str, u32)>);
+
+impl<'a> Multi<'a> {
+    fn push(&mut self, key: &'a str, i: usize) {
+        // More people than that cannot be held in memory at once anyway.
+        self.0.push((key, u32::try_from(i).unwrap_or(u32::MAX)));
+    }
+
+    fn sorted(mut self) -> Multi<'a> {
+        // Stable, and pushed in position order: equal keys stay in position order.
+        self.0.sort_by(|a, b| a.0.cmp(b.0));
+        self
+    }
+
+    fn get<'s>(&'s self, key: &'s str) -> impl Iterator<Item = usize> + use<'a, 's> {
+        let start = self.0.partition_point(|(k, _)| *k < key);
+        self.0[start..]
+            .iter()
+            .take_while(move |(k, _)| *k == key)
+            .map(|(_, i)| *i as usize)
+    }
 }
 
 impl<'a> Index<'a> {
     pub fn new(source: &str, people: &'a [Person]) -> Index<'a> {
-        let mut index = Index {
-            people,
-            ours_by_id: HashMap::new(),
-            ours_by_email: HashMap::new(),
-            ours_by_unit: HashMap::new(),
-            all_by_email: HashMap::new(),
-            local_by_email: HashMap::new(),
-            local_by_unit: HashMap::new(),
-        };
+        let mut ours_by_id = Multi::default();
+        let mut ours_by_email = Multi::default();
+        let mut ours_by_unit = Multi::default();
+        let mut all_by_email = Multi::default();
+        let mut local_by_email = Multi::default();
+        let mut local_by_unit = Multi::default();
         for (i, p) in people.iter().enumerate() {
             let email = p.email.as_deref();
             let unit = p.unit.as_deref();
             if let Some(email) = email {
-                index.all_by_email.entry(email).or_default().push(i);
+                all_by_email.push(email, i);
             }
             if p.is_from(source) {
                 if let Some(id) = p.external_id() {
-                    index.ours_by_id.entry(id).or_insert(i);
+                    ours_by_id.push(id, i);
                 }
                 if let Some(email) = email {
-                    index.ours_by_email.entry(email).or_default().push(i);
+                    ours_by_email.push(email, i);
                 }
                 if let Some(unit) = unit {
-                    index.ours_by_unit.entry(unit).or_default().push(i);
+                    ours_by_unit.push(unit, i);
                 }
             }
             if p.link.is_none() {
                 if let Some(email) = email {
-                    index.local_by_email.entry(email).or_default().push(i);
+                    local_by_email.push(email, i);
                 }
                 if let Some(unit) = unit {
-                    index.local_by_unit.entry(unit).or_default().push(i);
+                    local_by_unit.push(unit, i);
                 }
             }
         }
-        index
+        Index {
+            people,
+            ours_by_id: ours_by_id.sorted(),
+            ours_by_email: ours_by_email.sorted(),
+            ours_by_unit: ours_by_unit.sorted(),
+            all_by_email: all_by_email.sorted(),
+            local_by_email: local_by_email.sorted(),
+            local_by_unit: local_by_unit.sorted(),
+        }
     }
 
     fn each<'s>(
         &'s self,
-        map: &'s HashMap<&'a str, Vec<usize>>,
-        key: &str,
+        map: &'s Multi<'a>,
+        key: &'s str,
     ) -> impl Iterator<Item = (usize, &'a Person)> + use<'a, 's> {
         let people = self.people;
-        map.get(key)
-            .into_iter()
-            .flatten()
-            .map(move |i| (*i, &people[*i]))
+        map.get(key).map(move |i| (i, &people[i]))
     }
 }
 
@@ -108,9 +134,9 @@ pub fn find(pass: &Pass<'_>, record: &SourceRecord) -> Candidate {
     let email = record.email.as_deref();
     let unit = record.unit.as_deref();
     let by_id = index
-        .ours_by_id
-        .get(record.external_id.as_str())
-        .map(|i| &index.people[*i]);
+        .each(&index.ours_by_id, &record.external_id)
+        .next()
+        .map(|(_, p)| p);
     let by_key = by_id.or_else(|| match pass.input.policy.match_key {
         MatchKey::ExternalId => None,
         MatchKey::Email => {

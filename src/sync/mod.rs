@@ -141,7 +141,7 @@ pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<
     // Ids listed more than once and already reported.
     let mut applied: HashSet<&str> = HashSet::new();
     // Which record claimed each person this pass: a second claim is a duplicate.
-    let mut claimed: HashMap<String, String> = HashMap::new();
+    let mut claimed: HashMap<String, &str> = HashMap::new();
 
     for skipped in &input.pull.skipped {
         let subject = skipped
@@ -207,7 +207,7 @@ pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<
                     pass.log(Outcome::Flagged, &id, ext, message);
                     continue;
                 }
-                claimed.insert(person.id.clone(), ext.to_string());
+                claimed.insert(person.id.clone(), ext);
                 update_linked(&mut pass, &person, &record, notes);
             }
             found => take_in_new(&mut pass, found, &record, notes),
