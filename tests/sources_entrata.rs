@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use lintel::config::secret::SecretRef;
 use lintel::sources::entrata::{EntrataAuth, EntrataConfig, EntrataSource};
-use lintel::sources::fixtures::entrata::{
-    self, EntrataServer, customer, lease, lease_status_type,
-};
+use lintel::sources::fixtures::entrata::{self, EntrataServer, customer, lease, lease_status_type};
 use lintel::sources::fixtures::{Fault, basic_auth};
 use lintel::sources::http::HttpSettings;
 use lintel::sources::{PullKind, Source, SourceError};
@@ -268,11 +266,36 @@ async fn quota_reset_header_is_honoured() {
 async fn the_pick_list_read_each_pass_decides_the_statuses() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = EntrataServer::start(vec![
-        lease("8101", "11", "101", vec![customer(9101, "Primary", "Current")]),
-        lease("8102", "12", "102", vec![customer(9102, "Primary", "Current")]),
-        lease("8103", "13", "103", vec![customer(9103, "Primary", "Current")]),
-        lease("8104", "14", "104", vec![customer(9104, "Primary", "Current")]),
-        lease("8105", "4", "105", vec![customer(9105, "Primary", "Current")]),
+        lease(
+            "8101",
+            "11",
+            "101",
+            vec![customer(9101, "Primary", "Current")],
+        ),
+        lease(
+            "8102",
+            "12",
+            "102",
+            vec![customer(9102, "Primary", "Current")],
+        ),
+        lease(
+            "8103",
+            "13",
+            "103",
+            vec![customer(9103, "Primary", "Current")],
+        ),
+        lease(
+            "8104",
+            "14",
+            "104",
+            vec![customer(9104, "Primary", "Current")],
+        ),
+        lease(
+            "8105",
+            "4",
+            "105",
+            vec![customer(9105, "Primary", "Current")],
+        ),
     ])
     .expect("server");
     // This account numbers its statuses its own way; 4 is not one of them.
@@ -419,7 +442,11 @@ async fn paging_runs_over_several_pages_to_a_short_last_one() {
     assert_eq!(pages, ["1", "2", "3", "4"].map(|p| Some(p.to_string())));
     // 17 primaries and the roommates of leases 0, 3, 6, 9, 12, 15, 18.
     assert_eq!(pull.records.len(), 24);
-    let mut ids: Vec<&str> = pull.records.iter().map(|r| r.external_id.as_str()).collect();
+    let mut ids: Vec<&str> = pull
+        .records
+        .iter()
+        .map(|r| r.external_id.as_str())
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 24, "no record twice");
@@ -437,12 +464,20 @@ async fn a_middle_page_that_fails_fails_the_pass_naming_it() {
         .pull(PullKind::Full)
         .await
         .expect_err("page 2");
-    assert!(matches!(err, SourceError::Status { status: 404, .. }), "{err}");
     assert!(
-        err.to_string().contains("/api/v1/leases?page_no=2&per_page=5 answered HTTP 404"),
+        matches!(err, SourceError::Status { status: 404, .. }),
         "{err}"
     );
-    assert_eq!(server.common().requests(), 3, "no page after the failed one");
+    assert!(
+        err.to_string()
+            .contains("/api/v1/leases?page_no=2&per_page=5 answered HTTP 404"),
+        "{err}"
+    );
+    assert_eq!(
+        server.common().requests(),
+        3,
+        "no page after the failed one"
+    );
 }
 
 #[tokio::test]

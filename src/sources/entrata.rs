@@ -15,10 +15,11 @@
 //! are not occupants (skipped); a `Cancelled` customer on a live lease is a removed roommate
 //! (status `cancelled`, no access); a month-to-month lease has no end.
 //!
-//! Each pass first calls `getLeasePickList` (r1) and reads its `leaseStatusTypes.leaseStatusType[]`
-//! (`{"@attributes":{"id":4,"name":"Current","type":"Active"}}` in captured responses, the bare
-//! `{"id","name","type"}` object in Entrata's OpenAPI models; both are read) into the
-//! `leaseStatusTypeId` map, so no id is hard-coded; `status_ids` overrides single ids.
+//! Each pass first calls `getLeasePickList` (r1) and reads the `leaseStatusTypeId` map from its
+//! `leaseStatusTypes.leaseStatusType[]`, entries like
+//! `{"@attributes":{"id":4,"name":"Current","type":"Active"}}` in captured responses or the bare
+//! `{"id","name","type"}` of Entrata's OpenAPI models (both read), so no id is hard-coded;
+//! `status_ids` overrides single ids.
 //!
 //! | pick-list `name` (any id)                                       | lintel      |
 //! |-----------------------------------------------------------------|-------------|
@@ -28,7 +29,7 @@
 //! | Current                                                         | `current`   |
 //! | Notice                                                          | `notice`    |
 //! | Past                                                            | `past`      |
-//! | any other name, unless its id is in `status_ids`                | skipped, with the reason |
+//! | any other name, or an id it lacks, unless in `status_ids`       | skipped, with the reason |
 //! | customer `leaseCustomerStatus` Cancelled (any lease)            | `cancelled` |
 //!
 //! Paging: no source shows what `X-Send-Pagination-Links: 1` adds to the body (the OpenAPI
@@ -355,7 +356,10 @@ impl EntrataSource {
                 .iter()
                 .map(|(k, v)| (k.trim().to_string(), v.trim().to_lowercase()))
                 .collect(),
-            full_status_ids: config.lease_status_type_ids.as_ref().map(|ids| ids.join(",")),
+            full_status_ids: config
+                .lease_status_type_ids
+                .as_ref()
+                .map(|ids| ids.join(",")),
             window_ahead_days: config.window_ahead_days,
             http,
         })
@@ -505,7 +509,9 @@ pub fn envelope_lease_statuses(
     let response = envelope_response(document, url)?;
     let types = wrapped(response, "result.leaseStatusTypes", "leaseStatusType").map_err(bad)?;
     if types.is_empty() {
-        return Err(bad("result.leaseStatusTypes lists no leaseStatusType".to_string()));
+        return Err(bad(
+            "result.leaseStatusTypes lists no leaseStatusType".to_string()
+        ));
     }
     let mut statuses = LeaseStatuses::default();
     let mut names: BTreeMap<String, String> = BTreeMap::new();
@@ -861,13 +867,18 @@ mod tests {
         assert_eq!(map.status("8"), Ok("cancelled"));
         assert_eq!(
             map.status("7"),
-            Err("leaseStatusTypeId 7 is \"Holdover\" in getLeasePickList, which has no lintel \
+            Err(
+                "leaseStatusTypeId 7 is \"Holdover\" in getLeasePickList, which has no lintel \
                  status (map it in status_ids)"
-                .to_string())
+                    .to_string()
+            )
         );
         assert_eq!(
             map.status("42"),
-            Err("leaseStatusTypeId 42 is not in getLeasePickList (map it in status_ids)".to_string())
+            Err(
+                "leaseStatusTypeId 42 is not in getLeasePickList (map it in status_ids)"
+                    .to_string()
+            )
         );
         let overrides = BTreeMap::from([("7".to_string(), "evicting".to_string())]);
         let map = envelope_lease_statuses(&pick_list(types), "u", &overrides).expect("map");
@@ -875,7 +886,10 @@ mod tests {
         assert_eq!(map.live_ids(), "4,7");
 
         for (types, reason) in [
-            (vec![], "getLeasePickList: result.leaseStatusTypes lists no leaseStatusType"),
+            (
+                vec![],
+                "getLeasePickList: result.leaseStatusTypes lists no leaseStatusType",
+            ),
             (
                 vec![json!({"@attributes": {"id": 3}})],
                 "getLeasePickList: leaseStatusType[0]: name missing",
@@ -898,7 +912,10 @@ mod tests {
         ] {
             let err = envelope_lease_statuses(&pick_list(types), "u", &BTreeMap::new())
                 .expect_err(reason);
-            assert_eq!(err.to_string(), format!("response from u is not valid: {reason}"));
+            assert_eq!(
+                err.to_string(),
+                format!("response from u is not valid: {reason}")
+            );
         }
     }
 
