@@ -214,6 +214,8 @@ async fn incremental_pulls_use_date_windows_in_the_property_zone() {
             ["moveInDateFrom", "moveInDateTo", "propertyId"],
             ["moveOutDateFrom", "moveOutDateTo", "propertyId"],
             ["eventDateFrom", "eventDateTo", "propertyId"],
+            // The page after the short one, confirming the end.
+            ["eventDateFrom", "eventDateTo", "propertyId"],
         ]
     );
     let params = log[3].json()["method"]["params"].clone();
@@ -439,7 +441,11 @@ async fn paging_runs_over_several_pages_to_a_short_last_one() {
         .iter()
         .map(|r| r.param("page_no"))
         .collect();
-    assert_eq!(pages, ["1", "2", "3", "4"].map(|p| Some(p.to_string())));
+    // Page 5 confirms that the short page 4 was the last.
+    assert_eq!(
+        pages,
+        ["1", "2", "3", "4", "5"].map(|p| Some(p.to_string()))
+    );
     // 17 primaries and the roommates of leases 0, 3, 6, 9, 12, 15, 18.
     assert_eq!(pull.records.len(), 24);
     let mut ids: Vec<&str> = pull
@@ -480,28 +486,107 @@ async fn a_middle_page_that_fails_fails_the_pass_naming_it() {
     );
 }
 
-#[tokio::test]
-async fn a_page_repeating_an_earlier_one_fails_the_pass() {
+/// The pull's error when page 2 (request 3) carries `body`.
+async fn pull_with_page_two(leases: Vec<serde_json::Value>) -> (SourceError, EntrataServer) {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = EntrataServer::start(entrata::leases(20)).expect("server");
-    // Page 2 comes back with page 1's first lease: the listing shifted, or page_no was ignored.
-    let repeat = json!({"response": {"requestId": "2", "code": 200, "result": {"leases": {"lease": [
-        lease("7000", "4", "100", vec![customer(2000, "Primary", "Current")]),
-    ]}}}});
+    let page = json!({"response": {"requestId": "2", "code": 200, "result": {"leases": {"lease": leases}}}});
     server
         .common()
-        .fault_on(3, Fault::RawBody(repeat.to_string()));
+        .fault_on(3, Fault::RawBody(page.to_string()));
     let err = EntrataSource::new(&config(&server, &dir))
         .expect("source")
         .pull(PullKind::Full)
         .await
-        .expect_err("repeat");
+        .expect_err("page 2");
+    (err, server)
+}
+
+#[tokio::test]
+async fn a_page_repeating_an_earlier_one_fails_the_pass() {
+    // Page 2 brings page 1's first lease among new ones: the listing shifted while paging.
+    let (err, _server) = pull_with_page_two(vec![
+        lease(
+            "7000",
+            "4",
+            "100",
+            vec![customer(2000, "Primary", "Current")],
+        ),
+        lease(
+            "7900",
+            "4",
+            "190",
+            vec![customer(2900, "Primary", "Current")],
+        ),
+    ])
+    .await;
     assert!(matches!(err, SourceError::Incomplete { .. }), "{err}");
     assert!(
         err.to_string().ends_with(
             "/api/v1/leases?page_no=2&per_page=5 is incomplete: page 2 repeats lease 7000 of an \
-             earlier page (the listing shifted while paging, or getLeases ignored page_no)"
+             earlier page (the listing shifted while paging)"
         ),
         "{err}"
     );
+    // Page 2 brings only page 1's lease after a full page 1: page_no was ignored, and what
+    // follows page 1 cannot be read.
+    let (err, _server) = pull_with_page_two(vec![lease(
+        "7000",
+        "4",
+        "100",
+        vec![customer(2000, "Primary", "Current")],
+    )])
+    .await;
+    assert!(
+        err.to_string().ends_with(
+            "/api/v1/leases?page_no=2&per_page=5 is incomplete: page 2 only repeats leases of \
+             earlier pages (getLeases ignored page_no?), so the leases after page 1 cannot be read"
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_short_page_in_the_middle_fails_the_pass_and_a_repeated_short_listing_ends_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = EntrataServer::start(entrata::leases(20)).expect("server");
+    // Page 2 comes back with 2 of its 5 leases; page 3 then still has leases.
+    server.common().fault_on(3, Fault::ShortPage(2));
+    let err = EntrataSource::new(&config(&server, &dir))
+        .expect("source")
+        .pull(PullKind::Full)
+        .await
+        .expect_err("short middle page");
+    assert!(matches!(err, SourceError::Incomplete { .. }), "{err}");
+    assert!(
+        err.to_string().ends_with(
+            "/api/v1/leases?page_no=3&per_page=5 is incomplete: page 2 held 2 leases of per_page \
+             5 but page 3 holds more: page 2 came back short"
+        ),
+        "{err}"
+    );
+
+    // A property whose whole listing fits one short page, on a server that answers every
+    // page_no with it: the confirming page brings nothing new, so the listing is complete.
+    let server = EntrataServer::start(entrata::leases(3)).expect("server");
+    let first = EntrataSource::new(&config(&server, &dir))
+        .expect("source")
+        .pull(PullKind::Full)
+        .await
+        .expect("pull");
+    let again = json!({"response": {"requestId": "2", "code": 200, "result": {"leases": {"lease": [
+        lease("7000", "4", "100", vec![customer(2000, "Primary", "Current")]),
+    ]}}}});
+    // The second pull's confirming page: requests 1–3 were the first pull, 4 and 5 are the
+    // pick list and page 1.
+    server
+        .common()
+        .fault_on(6, Fault::RawBody(again.to_string()));
+    let second = EntrataSource::new(&config(&server, &dir))
+        .expect("source")
+        .pull(PullKind::Full)
+        .await
+        .expect("a repeating confirmation page ends the listing");
+    assert_eq!(second.records.len(), first.records.len());
+    assert!(!first.records.is_empty());
 }

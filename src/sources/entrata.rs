@@ -33,10 +33,11 @@
 //! | customer `leaseCustomerStatus` Cancelled (any lease)            | `cancelled` |
 //!
 //! Paging: no source shows what `X-Send-Pagination-Links: 1` adds to the body (the OpenAPI
-//! models and captured r2 responses carry no count or links), so a page shorter than `per_page`
-//! ends the listing and a short page in the middle cannot be told from the last one. A page that
-//! repeats a lease of an earlier page (a listing that shifted, or a server ignoring `page_no`)
-//! fails the pass.
+//! models and captured r2 responses carry no count or links), so the end is confirmed by asking
+//! for the page after a short one: it must bring nothing new, or the short page was cut short in
+//! the middle and the pass fails. A page that repeats leases of an earlier page fails the pass
+//! too (a listing that shifted while paging, or a server ignoring `page_no` after a full page),
+//! except as that confirming page.
 //!
 //! Not called: `getCustomers`. `getLeases` r2 already carries each lease's customers with type,
 //! status, email and phones, which is all a record needs.
@@ -415,9 +416,16 @@ impl EntrataSource {
     }
 
     /// All leases for one `getLeases` parameter set, every page.
+    ///
+    /// Entrata's body carries no count or links that any source documents, so the end is
+    /// confirmed instead: after a page shorter than `per_page` the next page is asked for too,
+    /// and must bring no lease not already read. Leases there mean the short page was cut short
+    /// in the middle of the listing. Nothing new there (empty, or a server that ignores
+    /// `page_no` repeating the short listing) is the end.
     async fn leases(&self, params: Value) -> Result<Vec<Value>, SourceError> {
         let mut all = Vec::new();
         let mut seen = HashSet::new();
+        let mut short: Option<(u32, usize)> = None;
         for page_no in 1u32.. {
             let (document, url) = self
                 .call(
@@ -427,26 +435,54 @@ impl EntrataSource {
                 )
                 .await?;
             let page = envelope_leases(&document, &url)?;
-            for lease in &page {
-                if let Some(lease_id) = id(lease, "id").ok().flatten()
-                    && !seen.insert(lease_id.clone())
-                {
-                    return Err(SourceError::Incomplete {
-                        url,
-                        reason: format!(
-                            "page {page_no} repeats lease {lease_id} of an earlier page (the \
-                             listing shifted while paging, or getLeases ignored page_no)"
-                        ),
-                    });
+            let listed = page.len();
+            let mut repeated = None;
+            let mut new = Vec::new();
+            for lease in page {
+                match id(&lease, "id").ok().flatten() {
+                    Some(lease_id) if !seen.insert(lease_id.clone()) => {
+                        repeated.get_or_insert(lease_id);
+                    }
+                    _ => new.push(lease),
                 }
             }
-            let count = page.len();
-            all.extend(page);
-            // Entrata's body carries no count or links that any source documents: a short page
-            // is taken as the last.
-            if count < self.per_page as usize {
-                return Ok(all);
+            if new.is_empty() {
+                if listed == 0 || short.is_some() {
+                    return Ok(all);
+                }
+                // After a full page, a page of repeats cannot be told from a cut-off listing.
+                return Err(SourceError::Incomplete {
+                    url,
+                    reason: format!(
+                        "page {page_no} only repeats leases of earlier pages (getLeases ignored \
+                         page_no?), so the leases after page {} cannot be read",
+                        page_no - 1
+                    ),
+                });
             }
+            if let Some((short_no, count)) = short {
+                return Err(SourceError::Incomplete {
+                    url,
+                    reason: format!(
+                        "page {short_no} held {count} leases of per_page {} but page {page_no} \
+                         holds more: page {short_no} came back short",
+                        self.per_page
+                    ),
+                });
+            }
+            if let Some(lease_id) = repeated {
+                return Err(SourceError::Incomplete {
+                    url,
+                    reason: format!(
+                        "page {page_no} repeats lease {lease_id} of an earlier page (the \
+                         listing shifted while paging)"
+                    ),
+                });
+            }
+            if new.len() < self.per_page as usize {
+                short = Some((page_no, new.len()));
+            }
+            all.extend(new);
         }
         Ok(all)
     }
