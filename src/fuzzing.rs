@@ -57,10 +57,15 @@ pub fn appfolio_reports(body: &[u8]) -> Result<Pull, String> {
 /// An Entrata `getLeases` response envelope.
 pub fn entrata_leases(body: &[u8]) -> Result<Pull, String> {
     let leases = entrata::envelope_leases(&json(body)?, "fuzz").map_err(|e| e.to_string())?;
-    Ok(entrata::parse_leases(
-        &leases,
-        &entrata::default_status_ids(),
-    ))
+    let statuses = entrata::envelope_lease_statuses(
+        &crate::sources::fixtures::entrata::pick_list(
+            crate::sources::fixtures::entrata::lease_status_types(),
+        ),
+        "fuzz",
+        &std::collections::BTreeMap::new(),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(entrata::parse_leases(&leases, &statuses))
 }
 
 /// A config file's text.

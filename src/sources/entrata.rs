@@ -15,24 +15,37 @@
 //! are not occupants (skipped); a `Cancelled` customer on a live lease is a removed roommate
 //! (status `cancelled`, no access); a month-to-month lease has no end.
 //!
-//! | `leaseStatusTypeId` (default map, override with `status_ids`) | lintel      |
-//! |----------------------------------------------------------------|-------------|
-//! | 1 Applicant                                                    | `applicant` |
-//! | 2 Cancelled                                                    | `cancelled` |
-//! | 3 Future                                                       | `future`    |
-//! | 4 Current                                                      | `current`   |
-//! | 5 Notice                                                       | `notice`    |
-//! | 6 Past                                                         | `past`      |
-//! | customer `leaseCustomerStatus` Cancelled (any lease)           | `cancelled` |
+//! Each pass first calls `getLeasePickList` (r1) and reads the `leaseStatusTypeId` map from its
+//! `leaseStatusTypes.leaseStatusType[]`, entries like
+//! `{"@attributes":{"id":4,"name":"Current","type":"Active"}}` in captured responses or the bare
+//! `{"id","name","type"}` of Entrata's OpenAPI models (both read), so no id is hard-coded;
+//! `status_ids` overrides single ids.
 //!
-//! Not called: `getLeasePickList` and `getCustomers`. The reference names both but documents
-//! neither's fields, and `getLeases` r2 already carries the customers; the pick list is read by
-//! the operator into `status_ids` (docs/sources.md).
+//! | pick-list `name` (any id)                                       | lintel      |
+//! |-----------------------------------------------------------------|-------------|
+//! | Applicant                                                       | `applicant` |
+//! | Cancelled (Canceled)                                            | `cancelled` |
+//! | Future                                                          | `future`    |
+//! | Current                                                         | `current`   |
+//! | Notice                                                          | `notice`    |
+//! | Past                                                            | `past`      |
+//! | any other name, or an id it lacks, unless in `status_ids`       | skipped, with the reason |
+//! | customer `leaseCustomerStatus` Cancelled (any lease)            | `cancelled` |
+//!
+//! Paging: no source shows what `X-Send-Pagination-Links: 1` adds to the body (the OpenAPI
+//! models and captured r2 responses carry no count or links), so the end is confirmed by asking
+//! for the page after a short one: it must bring nothing new, or the short page was cut short in
+//! the middle and the pass fails. A page that repeats leases of an earlier page fails the pass
+//! too (a listing that shifted while paging, or a server ignoring `page_no` after a full page),
+//! except as that confirming page.
+//!
+//! Not called: `getCustomers`. `getLeases` r2 already carries each lease's customers with type,
+//! status, email and phones, which is all a record needs.
 //!
 //! Building: none. A lease names its `propertyId` (an id) but `getLeases` documents no building
 //! or property name, so records have no building.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use jiff::civil::Date;
@@ -89,11 +102,11 @@ pub struct EntrataConfig {
     pub time_zone: String,
     #[serde(default = "default_per_page")]
     pub per_page: u32,
-    /// `leaseStatusTypeId` → lintel status, on top of the default map (1–6).
+    /// `leaseStatusTypeId` → lintel status, over what `getLeasePickList`'s names give.
     #[serde(default)]
     pub status_ids: BTreeMap<String, String>,
-    /// `leaseStatusTypeIds` for full pulls; default: every id mapped to future, current, notice
-    /// or evicting.
+    /// `leaseStatusTypeIds` for full pulls; default: every id the pass's map gives future,
+    /// current, notice or evicting.
     #[serde(default, deserialize_with = "optional_ids")]
     pub lease_status_type_ids: Option<Vec<String>>,
     /// Incremental windows reach this many days past today (move-ins and move-outs ahead).
@@ -140,21 +153,6 @@ fn default_window_ahead_days() -> u32 {
     30
 }
 
-/// The default `leaseStatusTypeId` map (Applicant, Cancelled, Future, Current, Notice, Past).
-pub fn default_status_ids() -> BTreeMap<String, String> {
-    [
-        ("1", status::APPLICANT),
-        ("2", status::CANCELLED),
-        ("3", status::FUTURE),
-        ("4", status::CURRENT),
-        ("5", status::NOTICE),
-        ("6", status::PAST),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
 impl EntrataConfig {
     pub fn new(
         name: &str,
@@ -197,15 +195,6 @@ impl EntrataConfig {
             EntrataAuth::Basic => format!("https://{sub}.entrata.com/api/v1"),
             EntrataAuth::ApiKey => format!("https://apis.entrata.com/ext/orgs/{sub}/v1"),
         })
-    }
-
-    /// The effective status map.
-    pub fn status_map(&self) -> BTreeMap<String, String> {
-        let mut map = default_status_ids();
-        for (k, v) in &self.status_ids {
-            map.insert(k.trim().to_string(), v.trim().to_lowercase());
-        }
-        map
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -257,6 +246,62 @@ impl EntrataConfig {
     }
 }
 
+/// The `leaseStatusTypeId` map of one pass: `getLeasePickList`'s names read as lintel statuses,
+/// then `status_ids` on top.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaseStatuses {
+    /// id → lintel status.
+    mapped: BTreeMap<String, String>,
+    /// id → its pick-list name, for names lintel has no status for.
+    unmapped: BTreeMap<String, String>,
+}
+
+impl LeaseStatuses {
+    /// The lintel status of `id`, or why there is none.
+    pub fn status(&self, id: &str) -> Result<&str, String> {
+        if let Some(status) = self.mapped.get(id) {
+            return Ok(status);
+        }
+        Err(match self.unmapped.get(id) {
+            Some(name) => format!(
+                "leaseStatusTypeId {id} is {name:?} in getLeasePickList, which has no lintel \
+                 status (map it in status_ids)"
+            ),
+            None => {
+                format!("leaseStatusTypeId {id} is not in getLeasePickList (map it in status_ids)")
+            }
+        })
+    }
+
+    /// The ids whose people may have access, for a full pull's `leaseStatusTypeIds`.
+    fn live_ids(&self) -> String {
+        self.mapped
+            .iter()
+            .filter(|(_, s)| {
+                matches!(
+                    s.as_str(),
+                    status::FUTURE | status::CURRENT | status::NOTICE | status::EVICTING
+                )
+            })
+            .map(|(id, _)| id.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// The lintel status of a `getLeasePickList` lease status name.
+fn status_for_name(name: &str) -> Option<&'static str> {
+    Some(match name.trim().to_lowercase().as_str() {
+        "applicant" => status::APPLICANT,
+        "cancelled" | "canceled" => status::CANCELLED,
+        "future" => status::FUTURE,
+        "current" => status::CURRENT,
+        "notice" => status::NOTICE,
+        "past" => status::PAST,
+        _ => return None,
+    })
+}
+
 /// The Entrata source.
 pub struct EntrataSource {
     name: String,
@@ -267,8 +312,9 @@ pub struct EntrataSource {
     properties: Vec<String>,
     tz: TimeZone,
     per_page: u32,
-    status_map: BTreeMap<String, String>,
-    full_status_ids: String,
+    status_ids: BTreeMap<String, String>,
+    /// `lease_status_type_ids`, joined; `None`: the pass's live ids.
+    full_status_ids: Option<String>,
     window_ahead_days: u32,
     http: HttpClient,
 }
@@ -294,21 +340,6 @@ impl EntrataSource {
         if config.auth == EntrataAuth::ApiKey && secret_header(secret.expose()).is_none() {
             return Err(invalid("secret: not a valid header value".to_string()));
         }
-        let status_map = config.status_map();
-        let full_status_ids = match &config.lease_status_type_ids {
-            Some(ids) => ids.join(","),
-            None => status_map
-                .iter()
-                .filter(|(_, s)| {
-                    matches!(
-                        s.as_str(),
-                        status::FUTURE | status::CURRENT | status::NOTICE | status::EVICTING
-                    )
-                })
-                .map(|(id, _)| id.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-        };
         let tz =
             TimeZone::get(&config.time_zone).map_err(|e| invalid(format!("time_zone: {e}")))?;
         let http = HttpClient::new(&base, &config.http).map_err(invalid)?;
@@ -321,53 +352,137 @@ impl EntrataSource {
             properties: config.property_ids.clone(),
             tz,
             per_page: config.per_page,
-            status_map,
-            full_status_ids,
+            status_ids: config
+                .status_ids
+                .iter()
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_lowercase()))
+                .collect(),
+            full_status_ids: config
+                .lease_status_type_ids
+                .as_ref()
+                .map(|ids| ids.join(",")),
             window_ahead_days: config.window_ahead_days,
             http,
         })
     }
 
+    /// One RPC call to the `leases` service; the parsed body and the URL it came from.
+    async fn call(
+        &self,
+        query: &str,
+        request_id: &str,
+        method: Value,
+    ) -> Result<(Value, String), SourceError> {
+        let url = format!("{}/leases{query}", self.base);
+        let body = json!({
+            "auth": {"type": match self.auth { EntrataAuth::Basic => "basic", EntrataAuth::ApiKey => "apikey" }},
+            "requestId": request_id,
+            "method": method,
+        });
+        let auth = self.auth;
+        let (user, secret) = (self.username.clone(), self.secret.expose().to_string());
+        let target = url.clone();
+        let response = self
+            .http
+            .send(&url, &move |c: &reqwest::Client| {
+                let request = c
+                    .post(&target)
+                    .header("Accept", "application/json")
+                    .header("X-Send-Pagination-Links", "1")
+                    .json(&body);
+                match auth {
+                    EntrataAuth::Basic => request.basic_auth(&user, Some(&secret)),
+                    EntrataAuth::ApiKey => {
+                        let key = secret_header(&secret)
+                            .unwrap_or_else(|| reqwest::header::HeaderValue::from_static(""));
+                        request.header("X-Api-Key", key)
+                    }
+                }
+            })
+            .await?;
+        Ok((response.json()?, response.url))
+    }
+
+    /// This pass's status map, from `getLeasePickList`.
+    async fn lease_statuses(&self) -> Result<LeaseStatuses, SourceError> {
+        let (document, url) = self
+            .call(
+                "",
+                "pick-list",
+                json!({"name": "getLeasePickList", "version": "r1", "params": {}}),
+            )
+            .await?;
+        envelope_lease_statuses(&document, &url, &self.status_ids)
+    }
+
     /// All leases for one `getLeases` parameter set, every page.
+    ///
+    /// Entrata's body carries no count or links that any source documents, so the end is
+    /// confirmed instead: after a page shorter than `per_page` the next page is asked for too,
+    /// and must bring no lease not already read. Leases there mean the short page was cut short
+    /// in the middle of the listing. Nothing new there (empty, or a server that ignores
+    /// `page_no` repeating the short listing) is the end.
     async fn leases(&self, params: Value) -> Result<Vec<Value>, SourceError> {
         let mut all = Vec::new();
+        let mut seen = HashSet::new();
+        let mut short: Option<(u32, usize)> = None;
         for page_no in 1u32.. {
-            let url = format!(
-                "{}/leases?page_no={page_no}&per_page={}",
-                self.base, self.per_page
-            );
-            let body = json!({
-                "auth": {"type": match self.auth { EntrataAuth::Basic => "basic", EntrataAuth::ApiKey => "apikey" }},
-                "requestId": page_no.to_string(),
-                "method": {"name": "getLeases", "version": "r2", "params": params},
-            });
-            let auth = self.auth;
-            let (user, secret) = (self.username.clone(), self.secret.expose().to_string());
-            let target = url.clone();
-            let response = self
-                .http
-                .send(&url, &move |c: &reqwest::Client| {
-                    let request = c
-                        .post(&target)
-                        .header("Accept", "application/json")
-                        .header("X-Send-Pagination-Links", "1")
-                        .json(&body);
-                    match auth {
-                        EntrataAuth::Basic => request.basic_auth(&user, Some(&secret)),
-                        EntrataAuth::ApiKey => {
-                            let key = secret_header(&secret)
-                                .unwrap_or_else(|| reqwest::header::HeaderValue::from_static(""));
-                            request.header("X-Api-Key", key)
-                        }
-                    }
-                })
+            let (document, url) = self
+                .call(
+                    &format!("?page_no={page_no}&per_page={}", self.per_page),
+                    &page_no.to_string(),
+                    json!({"name": "getLeases", "version": "r2", "params": params}),
+                )
                 .await?;
-            let page = envelope_leases(&response.json()?, &response.url)?;
-            let count = page.len();
-            all.extend(page);
-            if count < self.per_page as usize {
-                return Ok(all);
+            let page = envelope_leases(&document, &url)?;
+            let listed = page.len();
+            let mut repeated = None;
+            let mut new = Vec::new();
+            for lease in page {
+                match id(&lease, "id").ok().flatten() {
+                    Some(lease_id) if !seen.insert(lease_id.clone()) => {
+                        repeated.get_or_insert(lease_id);
+                    }
+                    _ => new.push(lease),
+                }
             }
+            if new.is_empty() {
+                if listed == 0 || short.is_some() {
+                    return Ok(all);
+                }
+                // After a full page, a page of repeats cannot be told from a cut-off listing.
+                return Err(SourceError::Incomplete {
+                    url,
+                    reason: format!(
+                        "page {page_no} only repeats leases of earlier pages (getLeases ignored \
+                         page_no?), so the leases after page {} cannot be read",
+                        page_no - 1
+                    ),
+                });
+            }
+            if let Some((short_no, count)) = short {
+                return Err(SourceError::Incomplete {
+                    url,
+                    reason: format!(
+                        "page {short_no} held {count} leases of per_page {} but page {page_no} \
+                         holds more: page {short_no} came back short",
+                        self.per_page
+                    ),
+                });
+            }
+            if let Some(lease_id) = repeated {
+                return Err(SourceError::Incomplete {
+                    url,
+                    reason: format!(
+                        "page {page_no} repeats lease {lease_id} of an earlier page (the \
+                         listing shifted while paging)"
+                    ),
+                });
+            }
+            if new.len() < self.per_page as usize {
+                short = Some((page_no, new.len()));
+            }
+            all.extend(new);
         }
         Ok(all)
     }
@@ -381,12 +496,8 @@ fn mdy(d: Date) -> String {
     d.strftime("%m/%d/%Y").to_string()
 }
 
-/// The lease array inside an envelope, after checking its `code`.
-pub fn envelope_leases(document: &Value, url: &str) -> Result<Vec<Value>, SourceError> {
-    let api = |reason: String| SourceError::Api {
-        url: url.to_string(),
-        reason,
-    };
+/// An envelope's `response`, after checking its `code`.
+fn envelope_response<'a>(document: &'a Value, url: &str) -> Result<&'a Value, SourceError> {
     let Some(response) = document.get("response") else {
         return Err(SourceError::Body {
             url: url.to_string(),
@@ -398,11 +509,20 @@ pub fn envelope_leases(document: &Value, url: &str) -> Result<Vec<Value>, Source
         let message = lookup(response, "error.message")
             .and_then(Value::as_str)
             .unwrap_or("no message");
-        return Err(api(format!(
-            "envelope code {} ({message})",
-            code.as_deref().unwrap_or("missing")
-        )));
+        return Err(SourceError::Api {
+            url: url.to_string(),
+            reason: format!(
+                "envelope code {} ({message})",
+                code.as_deref().unwrap_or("missing")
+            ),
+        });
     }
+    Ok(response)
+}
+
+/// The lease array inside an envelope, after checking its `code`.
+pub fn envelope_leases(document: &Value, url: &str) -> Result<Vec<Value>, SourceError> {
+    let response = envelope_response(document, url)?;
     let leases =
         wrapped(response, "result.leases", "lease").map_err(|reason| SourceError::Body {
             url: url.to_string(),
@@ -411,17 +531,79 @@ pub fn envelope_leases(document: &Value, url: &str) -> Result<Vec<Value>, Source
     Ok(leases.into_iter().cloned().collect())
 }
 
+/// The status map in a `getLeasePickList` envelope, with `overrides` (`status_ids`) on top. A
+/// pick list that cannot be read fails the pass: guessing statuses could grant access.
+pub fn envelope_lease_statuses(
+    document: &Value,
+    url: &str,
+    overrides: &BTreeMap<String, String>,
+) -> Result<LeaseStatuses, SourceError> {
+    let bad = |reason: String| SourceError::Body {
+        url: url.to_string(),
+        reason: format!("getLeasePickList: {reason}"),
+    };
+    let response = envelope_response(document, url)?;
+    let types = wrapped(response, "result.leaseStatusTypes", "leaseStatusType").map_err(bad)?;
+    if types.is_empty() {
+        return Err(bad(
+            "result.leaseStatusTypes lists no leaseStatusType".to_string()
+        ));
+    }
+    let mut statuses = LeaseStatuses::default();
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for (i, item) in types.into_iter().enumerate() {
+        let at = |reason: String| bad(format!("leaseStatusType[{i}]: {reason}"));
+        let fields = item.get("@attributes").unwrap_or(item);
+        if !fields.is_object() {
+            return Err(at(format!("is {}, expected an object", kind(fields))));
+        }
+        let type_id = id(fields, "id")
+            .map_err(at)?
+            .ok_or_else(|| at("id missing".to_string()))?;
+        let name = text(fields, "name")
+            .map_err(at)?
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| at("name missing".to_string()))?;
+        if let Some(earlier) = names.insert(type_id.clone(), name.clone())
+            && earlier != name
+        {
+            return Err(at(format!(
+                "id {type_id} is listed as both {earlier:?} and {name:?}"
+            )));
+        }
+        match status_for_name(&name) {
+            Some(s) => {
+                statuses.mapped.insert(type_id, s.to_string());
+            }
+            None => {
+                statuses.unmapped.insert(type_id, name);
+            }
+        }
+    }
+    for (type_id, s) in overrides {
+        statuses.unmapped.remove(type_id);
+        statuses.mapped.insert(type_id.clone(), s.clone());
+    }
+    Ok(statuses)
+}
+
 #[async_trait]
 impl Source for EntrataSource {
     async fn pull(&self, pull_kind: PullKind) -> Result<Pull, SourceError> {
+        let statuses = self.lease_statuses().await?;
+        let full_status_ids = self
+            .full_status_ids
+            .clone()
+            .unwrap_or_else(|| statuses.live_ids());
         let mut leases = Vec::new();
         let changes_only = matches!(pull_kind, PullKind::Changes { .. });
         for property in &self.properties {
             match pull_kind {
                 PullKind::Full => {
                     let mut params = json!({"propertyId": property});
-                    if !self.full_status_ids.is_empty() {
-                        params["leaseStatusTypeIds"] = json!(self.full_status_ids);
+                    if !full_status_ids.is_empty() {
+                        params["leaseStatusTypeIds"] = json!(full_status_ids);
                     }
                     leases.extend(self.leases(params).await?);
                 }
@@ -452,7 +634,7 @@ impl Source for EntrataSource {
                 }
             }
         }
-        let mut pull = parse_leases(&leases, &self.status_map);
+        let mut pull = parse_leases(&leases, &statuses);
         pull.changes_only = changes_only;
         tracing::debug!(source = %self.name, records = pull.records.len(),
             skipped = pull.skipped.len(), changes_only, "entrata pulled");
@@ -470,13 +652,13 @@ fn rank(status: &str) -> u8 {
 }
 
 /// Leases → one record per customer (the best lease when a customer is on several).
-pub fn parse_leases(leases: &[Value], status_map: &BTreeMap<String, String>) -> Pull {
+pub fn parse_leases(leases: &[Value], statuses: &LeaseStatuses) -> Pull {
     let mut pull = Pull::default();
     let mut at: HashMap<String, usize> = HashMap::new();
     let mut skipped: Vec<SkippedRecord> = Vec::new();
     let mut index = 0usize;
     for lease in leases {
-        for item in lease_customers(lease, status_map, &mut index) {
+        for item in lease_customers(lease, statuses, &mut index) {
             match item {
                 Ok(record) => match at.get(&record.external_id) {
                     Some(&i) => {
@@ -503,7 +685,7 @@ pub fn parse_leases(leases: &[Value], status_map: &BTreeMap<String, String>) -> 
 
 fn lease_customers(
     lease: &Value,
-    status_map: &BTreeMap<String, String>,
+    statuses: &LeaseStatuses,
     index: &mut usize,
 ) -> Vec<Result<SourceRecord, SkippedRecord>> {
     let lease_id = id(lease, "id").ok().flatten();
@@ -586,11 +768,7 @@ fn lease_customers(
                     .clone()
                     .map_err(|e| skip(format!("lease: {e}")))?
                     .ok_or_else(|| skip("lease: leaseStatusTypeId missing".to_string()))?;
-                status_map.get(&sid).cloned().ok_or_else(|| {
-                    skip(format!(
-                        "leaseStatusTypeId {sid} is not in the status map (add it to status_ids)"
-                    ))
-                })?
+                statuses.status(&sid).map_err(skip)?.to_string()
             };
             let interval = interval.clone().map_err(|e| skip(format!("lease: {e}")))?;
             let unit = unit.clone().map_err(|e| skip(format!("lease: {e}")))?;
@@ -642,13 +820,20 @@ fn lease_customers(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::fixtures::entrata::{customer, lease};
+    use crate::sources::fixtures::entrata::{
+        customer, lease, lease_status_type, lease_status_types, pick_list,
+    };
+
+    fn default_map() -> LeaseStatuses {
+        envelope_lease_statuses(&pick_list(lease_status_types()), "u", &BTreeMap::new())
+            .expect("pick list")
+    }
 
     #[test]
     fn statuses_guarantors_cancelled_and_month_to_month() {
-        let map = default_status_ids();
+        let map = default_map();
         let mut leases = Vec::new();
-        for sid in map.keys() {
+        for sid in ["1", "2", "3", "4", "5", "6"] {
             leases.push(lease(
                 &format!("L{sid}"),
                 sid,
@@ -699,8 +884,80 @@ mod tests {
     }
 
     #[test]
+    fn the_pick_list_maps_ids_by_name_and_status_ids_override_it() {
+        // The OpenAPI models' bare objects, a lone object, ids as strings: all read.
+        let bare = json!({"response": {"code": 200, "result": {"leaseStatusTypes":
+            {"leaseStatusType": {"id": "12", "name": " current ", "type": "Active"}}}}});
+        let map = envelope_lease_statuses(&bare, "u", &BTreeMap::new()).expect("bare");
+        assert_eq!(map.status("12"), Ok("current"));
+        assert_eq!(map.live_ids(), "12");
+
+        let types = vec![
+            lease_status_type(4, "Current", "Active"),
+            lease_status_type(7, "Holdover", "Active"),
+            lease_status_type(8, "Canceled", "NA"),
+        ];
+        let map =
+            envelope_lease_statuses(&pick_list(types.clone()), "u", &BTreeMap::new()).expect("map");
+        assert_eq!(map.status("4"), Ok("current"));
+        assert_eq!(map.status("8"), Ok("cancelled"));
+        assert_eq!(
+            map.status("7"),
+            Err(
+                "leaseStatusTypeId 7 is \"Holdover\" in getLeasePickList, which has no lintel \
+                 status (map it in status_ids)"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            map.status("42"),
+            Err(
+                "leaseStatusTypeId 42 is not in getLeasePickList (map it in status_ids)"
+                    .to_string()
+            )
+        );
+        let overrides = BTreeMap::from([("7".to_string(), "evicting".to_string())]);
+        let map = envelope_lease_statuses(&pick_list(types), "u", &overrides).expect("map");
+        assert_eq!(map.status("7"), Ok("evicting"));
+        assert_eq!(map.live_ids(), "4,7");
+
+        for (types, reason) in [
+            (
+                vec![],
+                "getLeasePickList: result.leaseStatusTypes lists no leaseStatusType",
+            ),
+            (
+                vec![json!({"@attributes": {"id": 3}})],
+                "getLeasePickList: leaseStatusType[0]: name missing",
+            ),
+            (
+                vec![json!({"@attributes": {"name": "Past"}})],
+                "getLeasePickList: leaseStatusType[0]: id missing",
+            ),
+            (
+                vec![json!("Current")],
+                "getLeasePickList: leaseStatusType[0]: is a string, expected an object",
+            ),
+            (
+                vec![
+                    lease_status_type(3, "Future", "NA"),
+                    lease_status_type(3, "Past", "Completed"),
+                ],
+                "getLeasePickList: leaseStatusType[1]: id 3 is listed as both \"Future\" and \"Past\"",
+            ),
+        ] {
+            let err = envelope_lease_statuses(&pick_list(types), "u", &BTreeMap::new())
+                .expect_err(reason);
+            assert_eq!(
+                err.to_string(),
+                format!("response from u is not valid: {reason}")
+            );
+        }
+    }
+
+    #[test]
     fn unknown_status_ids_and_envelope_errors() {
-        let map = default_status_ids();
+        let map = default_map();
         let pull = parse_leases(
             &[lease(
                 "L1",
@@ -710,7 +967,11 @@ mod tests {
             )],
             &map,
         );
-        assert!(pull.skipped[0].reason.contains("leaseStatusTypeId 42"));
+        assert_eq!(
+            pull.skipped[0].reason,
+            "leaseStatusTypeId 42 is not in getLeasePickList (map it in status_ids)"
+        );
+        assert_eq!(pull.skipped[0].external_id.as_deref(), Some("1"));
         let err = envelope_leases(
             &json!({"response": {"code": 301, "error": {"code": 301, "message": "Invalid propertyId"}}}),
             "u",
