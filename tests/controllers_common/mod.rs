@@ -85,6 +85,18 @@ pub async fn wait_for_device_cards(device: &SimDevice, want: &[u64]) {
     .await;
 }
 
+/// Waits until the gateway has bumped `device`'s generation: it does once its outbox for the
+/// device is empty, a moment after the last batch is acknowledged.
+pub async fn wait_for_generation_bump(device: &SimDevice) {
+    wait_on(
+        device.subscribe(),
+        "a generation bump",
+        || device.info().generation,
+        |generation| generation.is_some_and(|g| g > 0),
+    )
+    .await;
+}
+
 /// The activity log, newest first.
 pub async fn activity(dir: &Path) -> Vec<Value> {
     // Built from JSON so fields added to the request later keep their defaults.
