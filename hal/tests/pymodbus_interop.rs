@@ -86,7 +86,11 @@ async fn pymodbus_holds_the_table_lintel_pushed() {
     let drift = driver.verify(&expected).await.expect("verify");
     assert!(drift.in_sync(), "{drift:?}");
     assert_eq!(drift.check, Check::Digest);
-    assert_eq!(drift.generation, Some(1), "one bump for the run of two batches");
+    assert_eq!(
+        drift.generation,
+        Some(1),
+        "one bump for the run of two batches"
+    );
     assert_eq!(driver.read_table().await.expect("read back"), expected);
 
     // What pymodbus decoded from its own registers, following docs/registers.md.

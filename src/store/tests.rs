@@ -483,7 +483,11 @@ async fn counts_follow_every_commit_and_ack() {
     let gone = revoke("door", 2, 7, 0);
     queue(&store, vec![gone.clone()]).await;
     ack(&store, &gone).await;
-    assert_eq!(store.acked_len("door"), 0, "an acked revocation empties the slot");
+    assert_eq!(
+        store.acked_len("door"),
+        0,
+        "an acked revocation empties the slot"
+    );
     commit(
         &store,
         Commit {
