@@ -85,14 +85,15 @@ pub async fn wait_for_device_cards(device: &SimDevice, want: &[u64]) {
     .await;
 }
 
-/// Waits until the gateway has bumped `device`'s generation: it does once its outbox for the
-/// device is empty, a moment after the last batch is acknowledged.
+/// Waits until `device`'s latest write is the generation bump (default profile: register 4),
+/// which the gateway sends once its outbox for the device is empty, a moment after the last
+/// batch is acknowledged. Call it once no more slot writes are coming.
 pub async fn wait_for_generation_bump(device: &SimDevice) {
     wait_on(
         device.subscribe(),
-        "a generation bump",
-        || device.info().generation,
-        |generation| generation.is_some_and(|g| g > 0),
+        "the generation bump after the last batch",
+        || device.writes().last().map(|w| w.start),
+        |start| *start == Some(4),
     )
     .await;
 }
