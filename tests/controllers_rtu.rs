@@ -64,6 +64,8 @@ async fn two_units_on_one_bus_get_their_cards_and_drift_is_repaired() {
     );
     assert!(stats.replies > 0);
 
+    // The update is finished (a reset must come after the bump, or it would count it).
+    wait_for_generation_bump(&west).await;
     // Behind the gateway's back: east's slot holding 9002 is cleared, west is factory reset.
     let slot = store.acked("east").expect("acked")[&9002].slot;
     east.poke(16 + 8 * slot, &[0; 8]);

@@ -104,6 +104,13 @@ pub trait Controller: Send {
     /// expected slot numbers except to report them.
     async fn verify(&mut self, expected: &[(u16, Credential)]) -> Result<Drift, Error>;
 
+    /// Marks the end of an update: the caller has nothing more queued for this device. Drivers
+    /// whose devices hear of finished updates say so here, once after a run of batches rather
+    /// than after each (Modbus: the generation bump). A no-op for the others.
+    async fn finish_update(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// Unsolicited device reports (boots, swipes), for drivers whose devices send them.
     fn events(&self) -> Option<tokio::sync::broadcast::Receiver<DeviceEvent>> {
         None

@@ -96,8 +96,9 @@ async fn two_units_share_one_bus_without_interleaving_frames() {
         .expect("every request answered")
         .expect("sim alive");
     assert_eq!(stats.bad_frames, 0, "{stats:?}");
-    // 9 + 12 batches, each: header read, FC16 frames (≤ 15 slots), generation bump.
-    assert!(stats.requests >= 2 * (9 + 12) + 2, "{stats:?}");
+    // Per unit: the header read its connection starts with, one FC16 per batch (9 and 12
+    // batches), then read_table's generation bump, header read and five reads of 64 slots.
+    assert_eq!(stats.requests, (1 + 9 + 7) + (1 + 12 + 7), "{stats:?}");
 }
 
 #[tokio::test]
@@ -178,11 +179,13 @@ async fn emulated_line_rate_sets_a_floor_on_transaction_time() {
     let mut d = driver(&bus, 1);
     let started = Instant::now();
     d.apply(&grants(0..15, 0)).await.expect("apply");
+    d.finish_update().await.expect("generation bump");
     let elapsed = started.elapsed();
     // Header read (8 + 25 bytes), one 15-slot FC16 (249 + 8), generation bump (13 + 8),
-    // three turnarounds and the t3.5 silences the master keeps between frames.
+    // three turnarounds, the t3.5 silence before each of the three replies and the two the
+    // master keeps between frames.
     let wire = timing::wire_time(8 + 25 + 249 + 8 + 13 + 8, timing::SPEC_CHAR_BITS, baud);
-    let floor = wire + 3 * Duration::from_millis(2) + 2 * timing::t35(baud);
+    let floor = wire + 3 * Duration::from_millis(2) + 5 * timing::t35(baud);
     assert!(elapsed >= floor, "{elapsed:?} < modelled {floor:?}");
 }
 

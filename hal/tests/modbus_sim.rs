@@ -85,8 +85,16 @@ async fn grants_and_revokes_round_trip_in_coalesced_frames() {
         "FC16 over 123 registers"
     );
     let frames: Vec<(u16, usize)> = writes.iter().map(|w| (w.start, w.values.len())).collect();
-    // 15 slots of 8 registers per frame, then the generation bump.
-    assert_eq!(frames, vec![(16, 120), (136, 120), (256, 80), (4, 2)]);
+    // 15 slots of 8 registers per frame; the generation bump waits for the end of the update.
+    assert_eq!(frames, vec![(16, 120), (136, 120), (256, 80)]);
+    driver.finish_update().await.expect("bump");
+    driver.finish_update().await.expect("nothing to bump");
+    let writes = sim.writes();
+    let bumps: Vec<(u16, &[u16])> = writes[3..]
+        .iter()
+        .map(|w| (w.start, w.values.as_slice()))
+        .collect();
+    assert_eq!(bumps, vec![(4, &[0u16, 1][..])], "one bump, generation 1");
 
     let expected: Vec<(u16, Credential)> = (0..40).map(|s| (s, credential(u32::from(s)))).collect();
     assert_eq!(driver.read_table().await.expect("read back"), expected);
@@ -105,7 +113,7 @@ async fn grants_and_revokes_round_trip_in_coalesced_frames() {
         .iter()
         .map(|w| (w.start, w.values.len()))
         .collect();
-    assert_eq!(frames, vec![(40, 24), (176, 8), (328, 8), (4, 2)]);
+    assert_eq!(frames, vec![(40, 24), (176, 8), (328, 8)]);
 
     let remaining: Vec<(u16, Credential)> = expected
         .into_iter()
@@ -245,6 +253,7 @@ async fn low_word_first_round_trips() {
         ])
         .await
         .expect("grant");
+    driver.finish_update().await.expect("generation bump");
     assert_eq!(sim.registers(16, 8), vec![0x0303, 2, 1, 4, 3, 6, 5, 0xFFFF]);
     assert_eq!(
         sim.registers(4, 2),
@@ -326,6 +335,7 @@ async fn slot_beyond_the_device_is_a_config_error_naming_it() {
     let sim = sim(16, profile.clone()).await;
     let mut driver = driver(&sim, profile);
     let err = batch_error(driver.apply(&[grant(2), grant(16), grant(3)]).await);
+    driver.finish_update().await.expect("nothing to bump");
     assert_eq!(err.error.kind(), ErrorKind::Config);
     assert!(err.error.message().contains("slot 16"), "{err}");
     // The op before it was written and confirmed; nothing after it was.
@@ -353,8 +363,8 @@ async fn held_writes_wait_until_released() {
 
     sim.release_writes();
     task.await.expect("task").expect("apply");
-    // Slot frame and generation bump.
-    applied.wait_for(|n| *n >= 2).await.expect("applied");
+    // The slot frame (the bump waits for the end of the update).
+    applied.wait_for(|n| *n >= 1).await.expect("applied");
     assert_eq!(sim.table(), vec![(0, credential(0))]);
 }
 
@@ -370,8 +380,8 @@ async fn unanswered_request_times_out_and_the_next_call_reconnects() {
     let mut applied = sim.subscribe();
     sim.release_writes();
     driver.apply(&[grant(1)]).await.expect("fresh connection");
-    // The released slot-0 write, the slot-1 write and its generation bump.
-    applied.wait_for(|n| *n >= 3).await.expect("applied");
+    // The released slot-0 write and the slot-1 write.
+    applied.wait_for(|n| *n >= 2).await.expect("applied");
     assert_eq!(
         sim.table().len(),
         2,
@@ -509,6 +519,7 @@ async fn verify_after_a_factory_reset_reports_everything_missing() {
     let sim = sim(16, profile.clone()).await;
     let mut driver = driver(&sim, profile);
     driver.apply(&[grant(0), grant(9)]).await.expect("grant");
+    driver.finish_update().await.expect("bump");
     sim.wipe();
     let drift = driver.verify(&expected(0..1)).await.expect("verify");
     assert_eq!(drift.generation, Some(0));
@@ -536,10 +547,12 @@ async fn the_header_is_read_once_per_connection_and_again_after_an_error() {
         driver.apply(&[grant(slot)]).await.expect("batch");
     }
     assert_eq!(*reads.borrow(), 1, "three batches, one header read");
+    assert_eq!(sim.info().generation, Some(0), "no bump between batches");
+    driver.finish_update().await.expect("bump");
     assert_eq!(
         sim.info().generation,
-        Some(3),
-        "each batch bumped the generation"
+        Some(1),
+        "one bump for the run of batches"
     );
 
     sim.fail_writes(Some(ExceptionCode::ServerDeviceFailure));
@@ -554,6 +567,7 @@ async fn the_header_is_read_once_per_connection_and_again_after_an_error() {
         2,
         "the header is read again after an error"
     );
-    assert_eq!(sim.info().generation, Some(4));
+    driver.finish_update().await.expect("bump");
+    assert_eq!(sim.info().generation, Some(2));
     assert_eq!(sim.table(), expected(0..4));
 }

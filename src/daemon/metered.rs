@@ -159,6 +159,11 @@ impl Controller for Metered {
         result
     }
 
+    async fn finish_update(&mut self) -> Result<(), Error> {
+        let _busy = self.beat.busy("finishing an update");
+        self.inner.finish_update().await
+    }
+
     fn events(&self) -> Option<tokio::sync::broadcast::Receiver<DeviceEvent>> {
         self.inner.events()
     }

@@ -125,6 +125,18 @@ impl Worker {
             }
             let result = match self.next_work(&mut run).await {
                 Work::Idle => {
+                    // Nothing more queued: the device hears the update is complete (on Modbus
+                    // the generation bump), once per run of batches.
+                    let finished = tokio::select! {
+                        r = self.driver.controller.finish_update() => r,
+                        () = shutdown.cancelled() => return,
+                    };
+                    if let Err(error) = finished {
+                        if !self.fail(&mut run, error, &shutdown).await {
+                            return;
+                        }
+                        continue;
+                    }
                     tokio::select! {
                         () = self.wake.notified() => {}
                         () = self.verify_now.notified() => run.needs_verify = true,

@@ -60,6 +60,17 @@ pub struct Store {
     /// Counts the writes to people, credentials and acked state, bumped after each lands:
     /// whoever read those at one generation and still sees it knows its copy is current.
     generation: Arc<AtomicU64>,
+    /// Tree lengths as counted at one generation. sled counts by walking the tree (paging it
+    /// in from disk past the cache), and STATUS= asks every few seconds: at 10k people the
+    /// recount was most of the idle daemon's CPU.
+    counted: Arc<std::sync::Mutex<Counted>>,
+}
+
+#[derive(Debug, Default)]
+struct Counted {
+    generation: u64,
+    credentials: Option<usize>,
+    acked: BTreeMap<String, usize>,
 }
 
 /// Everyone stored, as read at `generation`.
@@ -162,6 +173,7 @@ impl Store {
             passes: db.open_tree("visitor_passes")?,
             planning: Arc::default(),
             generation: Arc::default(),
+            counted: Arc::default(),
             db,
         };
         match store.meta.get(SCHEMA_KEY)? {
@@ -206,14 +218,36 @@ impl Store {
         })
     }
 
+    /// The counts kept for the current generation; only commits and acks write the trees they
+    /// count, and both move the generation after they land.
+    fn counted<T>(&self, count: impl FnOnce(&mut Counted) -> T) -> T {
+        // Read before the trees it vouches for (see the field).
+        let generation = self.generation();
+        let mut counted = self
+            .counted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if counted.generation != generation {
+            *counted = Counted {
+                generation,
+                ..Counted::default()
+            };
+        }
+        count(&mut counted)
+    }
+
     pub fn credentials_len(&self) -> usize {
-        self.credentials.len()
+        self.counted(|c| *c.credentials.get_or_insert_with(|| self.credentials.len()))
     }
 
     pub fn acked_len(&self, controller: &str) -> usize {
-        self.acked
-            .scan_prefix(keys::controller_prefix(controller))
-            .count()
+        self.counted(|c| {
+            *c.acked.entry(controller.to_string()).or_insert_with(|| {
+                self.acked
+                    .scan_prefix(keys::controller_prefix(controller))
+                    .count()
+            })
+        })
     }
 
     pub fn people(&self) -> Result<Vec<Person>, StoreError> {

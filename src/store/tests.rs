@@ -451,6 +451,54 @@ async fn commits_and_acks_move_the_generation_a_snapshot_was_read_at() {
     assert_eq!(store.acked_len("other"), 0);
 }
 
+/// STATUS= reads these counts every few seconds from a cache: a commit or an ack must show in
+/// the next answer, or status would report stale numbers.
+#[tokio::test]
+async fn counts_follow_every_commit_and_ack() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    assert_eq!((store.credentials_len(), store.acked_len("door")), (0, 0));
+    let record = |card: u64| CredentialRecord {
+        card,
+        credential: crate::credentials::Credential::raw(card).expect("card"),
+        person_id: "p1".to_string(),
+        added_at: ts(1_500),
+    };
+    commit(
+        &store,
+        Commit {
+            credentials_put: vec![record(41), record(42)],
+            ..Commit::default()
+        },
+    )
+    .await;
+    assert_eq!(store.credentials_len(), 2);
+
+    let entry = grant("door", 1, 7, 0);
+    queue(&store, vec![entry.clone()]).await;
+    assert_eq!(store.acked_len("door"), 0, "queued is not acknowledged");
+    ack(&store, &entry).await;
+    assert_eq!((store.acked_len("door"), store.acked_len("other")), (1, 0));
+
+    let gone = revoke("door", 2, 7, 0);
+    queue(&store, vec![gone.clone()]).await;
+    ack(&store, &gone).await;
+    assert_eq!(
+        store.acked_len("door"),
+        0,
+        "an acked revocation empties the slot"
+    );
+    commit(
+        &store,
+        Commit {
+            credentials_remove: vec![41],
+            ..Commit::default()
+        },
+    )
+    .await;
+    assert_eq!(store.credentials_len(), 1);
+}
+
 #[tokio::test]
 async fn a_new_change_replaces_the_pending_one_for_the_same_card() {
     let dir = tempdir();

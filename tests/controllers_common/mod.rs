@@ -85,6 +85,19 @@ pub async fn wait_for_device_cards(device: &SimDevice, want: &[u64]) {
     .await;
 }
 
+/// Waits until `device`'s latest write is the generation bump (default profile: register 4),
+/// which the gateway sends once its outbox for the device is empty, a moment after the last
+/// batch is acknowledged. Call it once no more slot writes are coming.
+pub async fn wait_for_generation_bump(device: &SimDevice) {
+    wait_on(
+        device.subscribe(),
+        "the generation bump after the last batch",
+        || device.writes().last().map(|w| w.start),
+        |start| *start == Some(4),
+    )
+    .await;
+}
+
 /// The activity log, newest first.
 pub async fn activity(dir: &Path) -> Vec<Value> {
     // Built from JSON so fields added to the request later keep their defaults.

@@ -43,6 +43,10 @@ pub struct ModbusDriver<C> {
     /// per batch (at 115200 baud as much line time as a 15-slot frame's bytes). Forgotten on
     /// any error or reconnect; probes and readbacks read it afresh.
     known: Option<Header>,
+    /// A batch landed whole since the last generation bump. Bumped once the caller has nothing
+    /// more queued (or before a probe or readback), not after every batch: at 115200 baud the
+    /// bump's transaction cost as much line time as a fifth of a 15-slot frame.
+    unbumped: bool,
 }
 
 impl<C: fmt::Debug> fmt::Debug for ModbusDriver<C> {
@@ -76,6 +80,7 @@ impl<C: Connector> ModbusDriver<C> {
             timeout,
             context: None,
             known: None,
+            unbumped: false,
         })
     }
 
@@ -194,7 +199,8 @@ impl<C: Connector> ModbusDriver<C> {
         Ok(header)
     }
 
-    /// A batch: the header (known or read), its frames, then the generation bump.
+    /// A batch: the header (known or read), then its frames; the bump waits for
+    /// [`Controller::finish_update`].
     async fn write_batch(&mut self, ops: &[Op]) -> Result<(), BatchError> {
         let header = match self.known {
             Some(header) => header,
@@ -217,22 +223,32 @@ impl<C: Connector> ModbusDriver<C> {
         if let Some((applied, error)) = plan.stop {
             return Err(BatchError { applied, error });
         }
-        // The bump tells the device (and a later probe) that a whole batch landed. If only the
-        // bump fails, every op is still confirmed: `applied` says so and the caller can ack them.
+        self.known = Some(header);
+        self.unbumped = true;
+        Ok(())
+    }
+
+    /// The generation bump, if a batch landed whole since the last one: it tells the device (and
+    /// a later probe) that an update finished.
+    async fn bump(&mut self) -> Result<(), Error> {
+        if !self.unbumped {
+            return Ok(());
+        }
+        let header = match self.known {
+            Some(header) => header,
+            None => self.header().await?,
+        };
         let generation = header.generation.wrapping_add(1);
         self.write_registers(
             self.profile.generation_address(),
             &self.profile.encode_generation(generation),
         )
-        .await
-        .map_err(|error| BatchError {
-            applied: ops.len(),
-            error,
-        })?;
+        .await?;
         self.known = Some(Header {
             generation,
             ..header
         });
+        self.unbumped = false;
         Ok(())
     }
 }
@@ -246,7 +262,12 @@ impl<C: Connector> Controller for ModbusDriver<C> {
         self.write_batch(ops).await
     }
 
+    async fn finish_update(&mut self) -> Result<(), Error> {
+        self.bump().await
+    }
+
     async fn read_table(&mut self) -> Result<Vec<(u16, Credential)>, Error> {
+        self.bump().await?;
         let header = self.header().await?;
         let regs = self.read_slots(header.slots).await?;
         let width = usize::from(self.profile.slot_registers);
@@ -260,6 +281,7 @@ impl<C: Connector> Controller for ModbusDriver<C> {
     }
 
     async fn verify(&mut self, expected: &[(u16, Credential)]) -> Result<Drift, Error> {
+        self.bump().await?;
         let header = self.header().await?;
         let by_slot = expected.iter().map(|(slot, c)| (*slot, c));
         let digest = self
@@ -329,6 +351,7 @@ impl<C: Connector> Controller for ModbusDriver<C> {
     }
 
     async fn probe(&mut self) -> Result<DeviceInfo, Error> {
+        self.bump().await?;
         let header = self.header().await?;
         Ok(DeviceInfo {
             slots: Some(header.slots),

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     Error, ErrorKind,
-    modbus::timing::{SPEC_CHAR_BITS, wire_time},
+    modbus::timing::{SPEC_CHAR_BITS, t35, wire_time},
 };
 
 /// Longest RTU frame.
@@ -36,7 +36,8 @@ const SILENCE: Duration = Duration::from_millis(50);
 #[serde(deny_unknown_fields, default)]
 pub struct LineEmulation {
     /// Emulated baud rate: each reply waits for the request and the reply to have crossed the
-    /// wire, `(request bytes + reply bytes) × 11 / baud`. `None` answers at once.
+    /// wire and for the t3.5 silence a slave needs to see the request's end,
+    /// `(request bytes + reply bytes) × 11 / baud + t3.5`. `None` answers at once.
     pub baud: Option<u32>,
     /// Slave turnaround (processing time) added before every reply, in microseconds.
     pub turnaround_us: u64,
@@ -44,9 +45,11 @@ pub struct LineEmulation {
 
 impl LineEmulation {
     fn delay(&self, request: usize, reply: usize) -> Duration {
+        // The master keeps the silence before its own frames; this is the one before the reply,
+        // which reference/modbus.md's model counts too (2 × t3.5 per transaction).
         let wire = self
             .baud
-            .map(|baud| wire_time(request + reply, SPEC_CHAR_BITS, baud))
+            .map(|baud| wire_time(request + reply, SPEC_CHAR_BITS, baud) + t35(baud))
             .unwrap_or_default();
         wire + Duration::from_micros(self.turnaround_us)
     }
@@ -318,14 +321,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn emulated_delay_counts_both_frames_and_turnaround() {
+    fn emulated_delay_counts_both_frames_the_silence_before_the_reply_and_turnaround() {
         let line = LineEmulation {
             baud: Some(9600),
             turnaround_us: 5_000,
         };
-        // 8-byte FC03 request + 25-byte reply = 33 chars of 11 bits at 9600 ≈ 37.8 ms, + 5 ms.
+        // 8-byte FC03 request + 25-byte reply = 33 chars of 11 bits at 9600 ≈ 37.8 ms, + t3.5
+        // (4.01 ms) + 5 ms.
         let d = line.delay(8, 25).as_secs_f64() * 1000.0;
-        assert!((d - 42.8).abs() < 0.1, "{d}");
+        assert!((d - 46.8).abs() < 0.1, "{d}");
         assert_eq!(LineEmulation::default().delay(8, 25), Duration::ZERO);
     }
 
