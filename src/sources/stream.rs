@@ -144,7 +144,7 @@ mod tests {
     fn records_at_a_nested_path_are_handed_out_in_order_and_the_rest_is_kept() {
         let body =
             r#"{"meta":{"total":2,"next":"p2"},"data":{"items":[{"id":1},{"id":"b"}],"x":[1]}}"#;
-        let (seen, rest) = records(body, "data.items").unwrap();
+        let (seen, rest) = records(body, "data.items").expect("parses");
         assert_eq!(seen, vec![json!({"id": 1}), json!({"id": "b"})]);
         assert_eq!(
             rest,
@@ -154,44 +154,47 @@ mod tests {
 
     #[test]
     fn the_document_itself_and_an_array_index_can_be_the_path() {
-        let (seen, rest) = records(r#"[{"id":1},2.5,null,true]"#, "").unwrap();
+        let (seen, rest) = records(r#"[{"id":1},2.5,null,true]"#, "").expect("parses");
         assert_eq!(
             seen,
             vec![json!({"id": 1}), json!(2.5), Value::Null, json!(true)]
         );
         assert_eq!(rest, json!([]));
-        let (seen, rest) = records(r#"{"pages":[[9],[{"id":7}]]}"#, "pages.1").unwrap();
+        let (seen, rest) = records(r#"{"pages":[[9],[{"id":7}]]}"#, "pages.1").expect("parses");
         assert_eq!(seen, vec![json!({"id": 7})]);
         assert_eq!(rest, json!({"pages": [[9], []]}));
     }
 
     #[test]
     fn a_path_that_holds_no_array_or_is_missing_is_left_for_the_caller_to_report() {
-        let (seen, rest) = records(r#"{"data":{"id":1}}"#, "data").unwrap();
+        let (seen, rest) = records(r#"{"data":{"id":1}}"#, "data").expect("parses");
         assert!(seen.is_empty());
         assert_eq!(rest, json!({"data": {"id": 1}}));
-        let (seen, rest) = records(r#"{"other":[1]}"#, "data").unwrap();
+        let (seen, rest) = records(r#"{"other":[1]}"#, "data").expect("parses");
         assert!(seen.is_empty());
         assert_eq!(rest, json!({"other": [1]}));
     }
 
     #[test]
     fn a_repeated_records_key_and_broken_json_are_errors() {
-        let e = records(r#"{"data":[1],"data":[2]}"#, "data").unwrap_err();
+        let e = records(r#"{"data":[1],"data":[2]}"#, "data").expect_err("an error");
         assert!(
             e.contains("key \"data\" on the records path appears twice"),
             "{e}"
         );
-        let e = records(r#"{"data":[{"id":1},{"id""#, "data").unwrap_err();
+        let e = records(r#"{"data":[{"id":1},{"id""#, "data").expect_err("an error");
         assert!(e.contains("EOF while parsing"), "{e}");
-        let e = records(r#"{"data":[]} x"#, "data").unwrap_err();
+        let e = records(r#"{"data":[]} x"#, "data").expect_err("an error");
         assert!(e.contains("trailing characters"), "{e}");
     }
 
     #[test]
     fn the_document_reads_as_serde_json_reads_it_when_nothing_is_on_the_path() {
         let body = r#"{"a":[1,-2,3.5e3,"s",{"b":null}],"c":{"d":false},"e":18446744073709551615}"#;
-        let (_, rest) = records(body, "missing").unwrap();
-        assert_eq!(rest, serde_json::from_str::<Value>(body).unwrap());
+        let (_, rest) = records(body, "missing").expect("parses");
+        assert_eq!(
+            rest,
+            serde_json::from_str::<Value>(body).expect("serde_json parses it")
+        );
     }
 }
