@@ -48,15 +48,14 @@ pub struct Index<'a> {
     local_by_unit: Multi<'a>,
 }
 
-/// People's positions by a key, sorted by key and then position: a quarter of what a map of
-/// lists takes, which at 100k people is most of the index.
+/// People's positions by a key, sorted by key and then position: one flat list, where a map of
+/// lists paid a table slot and a heap list per key (most of the index at 100k people).
 #[derive(Default)]
-struct Multi<'a>(Vec<(&'a str, u32)>);
+struct Multi<'a>(Vec<(&'a str, usize)>);
 
 impl<'a> Multi<'a> {
     fn push(&mut self, key: &'a str, i: usize) {
-        // More people than that cannot be held in memory at once anyway.
-        self.0.push((key, u32::try_from(i).unwrap_or(u32::MAX)));
+        self.0.push((key, i));
     }
 
     fn sorted(mut self) -> Multi<'a> {
@@ -70,7 +69,7 @@ impl<'a> Multi<'a> {
         self.0[start..]
             .iter()
             .take_while(move |(k, _)| *k == key)
-            .map(|(_, i)| *i as usize)
+            .map(|(_, i)| *i)
     }
 }
 
