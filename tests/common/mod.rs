@@ -304,6 +304,12 @@ impl Building {
         all.sort_unstable();
         wait_for_cards(&self.door, &all).await;
         drained(self.store(), "door").await;
+        // The update ends with the generation bump (register 4 of the default profile), sent
+        // once the outbox is empty: a test that counts frames from here on must not see it.
+        eventually("the generation bump after the last batch", || async {
+            self.door.writes().last().map(|w| w.start) == Some(4)
+        })
+        .await;
     }
 }
 
