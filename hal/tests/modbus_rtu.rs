@@ -28,6 +28,10 @@ fn bus(
     let pty = PtyMaster::open().expect("pty");
     let mut settings = SerialSettings::new(pty.path().to_string_lossy());
     settings.response_timeout_ms = response_timeout_ms;
+    // The master keeps the silences of the line the simulator emulates, as on a real bus.
+    if let Some(baud) = line.baud {
+        settings.baud = baud;
+    }
     let sim = RtuSim::spawn(pty, units, line).expect("sim");
     (sim, RtuBus::new(settings).expect("settings"))
 }

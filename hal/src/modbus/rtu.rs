@@ -18,7 +18,7 @@ use tokio_modbus::{
 };
 use tokio_serial::{ClearBuffer, SerialPort as _, SerialStream};
 
-use super::{ModbusDriver, driver::Connector, errors, serial::SerialSettings};
+use super::{ModbusDriver, driver::Connector, errors, serial::SerialSettings, timing};
 use crate::{Error, ErrorKind, RegisterProfile};
 
 /// The credential-table driver over Modbus RTU.
@@ -170,7 +170,7 @@ impl RtuBus {
             line.in_flight = false;
         }
         if let Some(quiet_since) = line.quiet_since {
-            tokio::time::sleep_until(quiet_since + settings.inter_frame_delay()).await;
+            timing::sleep_until(quiet_since + settings.inter_frame_delay()).await;
         }
         if line.context.is_none() {
             line.context = Some(self.open().map_err(errors::setup)?);

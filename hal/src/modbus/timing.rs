@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 /// Bits per character the spec assumes: start, 8 data, parity, stop.
 pub const SPEC_CHAR_BITS: u32 = 11;
 
@@ -25,6 +27,32 @@ pub fn t35(baud: u32) -> Duration {
     } else {
         // 3.5 characters of 11 bits = 38.5 bit times.
         Duration::from_nanos(38_500_000_000 / u64::from(baud.max(1)))
+    }
+}
+
+/// How much of a wait tokio's timer may overshoot: its wheel ticks in whole milliseconds and
+/// rounds every deadline up to the next tick, so a 1.75 ms silence takes 2–3 ms.
+const TIMER_TICK: Duration = Duration::from_millis(2);
+
+/// Waits until `deadline` to within the kernel's timer slack (tens of microseconds) instead of
+/// tokio's millisecond tick. At 115200 baud a transaction is ~30 ms on the wire, and rounding
+/// each silence up cost about 3 % of the line (docs/BENCHMARKS.md). The last stretch of the
+/// wait runs on a blocking thread, where `thread::sleep` has nanosecond resolution; the runtime's
+/// own workers never block.
+pub async fn sleep_until(deadline: Instant) {
+    if let Some(coarse) = deadline.checked_sub(TIMER_TICK) {
+        tokio::time::sleep_until(coarse).await;
+    }
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return;
+    }
+    // A runtime shutting down cancels blocking tasks; the coarse timer still keeps the silence.
+    if tokio::task::spawn_blocking(move || std::thread::sleep(left))
+        .await
+        .is_err()
+    {
+        tokio::time::sleep_until(deadline).await;
     }
 }
 
@@ -52,5 +80,16 @@ mod tests {
         assert!((at(19_200) - 142.7).abs() < 0.5);
         assert!((at(115_200) - 23.8).abs() < 0.5);
         assert!(wire_time(10, 10, 9600) < wire_time(10, SPEC_CHAR_BITS, 9600));
+    }
+
+    #[tokio::test]
+    async fn sleep_until_keeps_the_deadline_without_the_timer_tick() {
+        // Whether the wait ends early is what could fail: a silence cut short corrupts the
+        // next frame. How close to the deadline it ends is a benchmark's business.
+        for wait_us in [0u64, 300, 1_750, 2_500] {
+            let deadline = Instant::now() + Duration::from_micros(wait_us);
+            sleep_until(deadline).await;
+            assert!(Instant::now() >= deadline, "{wait_us} µs ended early");
+        }
     }
 }

@@ -13,6 +13,7 @@ use std::{
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     sync::watch,
+    time::Instant,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -23,7 +24,7 @@ use super::{
 };
 use crate::{
     Error, ErrorKind,
-    modbus::timing::{SPEC_CHAR_BITS, t35, wire_time},
+    modbus::timing::{self, SPEC_CHAR_BITS, t35, wire_time},
 };
 
 /// Longest RTU frame.
@@ -273,6 +274,8 @@ impl<T: AsyncRead + AsyncWrite + Send + 'static> RtuSim<T> {
                     }
                 }
             };
+            // The wire time runs from here: the pty hands the request over at once.
+            let arrived = Instant::now();
             let Some(received) = rtu_frame::parse(&frame) else {
                 // A slave drops a bad frame silently; what follows it is suspect too.
                 self.bus.count(|s| s.bad_frames += 1);
@@ -295,7 +298,7 @@ impl<T: AsyncRead + AsyncWrite + Send + 'static> RtuSim<T> {
                 corrupt(&mut reply, how);
                 self.bus.count(|s| s.corrupted += 1);
             }
-            tokio::time::sleep(self.line.delay(frame.len(), reply.len())).await;
+            timing::sleep_until(arrived + self.line.delay(frame.len(), reply.len())).await;
             tx.write_all(&reply).await.map_err(io_failed)?;
             tx.flush().await.map_err(io_failed)?;
             self.bus.count(|s| s.replies += 1);

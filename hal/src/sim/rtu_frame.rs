@@ -6,20 +6,11 @@ use std::borrow::Cow;
 
 use tokio_modbus::{ExceptionCode, Request, Response};
 
-/// CRC-16/MODBUS (poly 0xA001 reflected, init 0xFFFF), sent low byte first.
+const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_MODBUS);
+
+/// CRC-16/MODBUS, sent low byte first.
 pub fn crc16(bytes: &[u8]) -> u16 {
-    let mut crc = 0xFFFFu16;
-    for b in bytes {
-        crc ^= u16::from(*b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xA001
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    crc
+    CRC16.checksum(bytes)
 }
 
 /// `frame` (address, PDU) with its CRC appended.
