@@ -24,6 +24,7 @@ pub use review::ReviewAction;
 pub use visitors::NewPass;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
@@ -106,6 +107,10 @@ pub struct Engine {
     pub(super) people_counts: Mutex<Option<super::status::PeopleCountsAt>>,
     /// The latest `now` any plan used.
     planned_at: Mutex<Timestamp>,
+    /// Whether the last plan succeeded, so the outbox holds what the store implies until the
+    /// next change to people, credentials or visitor passes (or the next window end, which the
+    /// scheduler re-plans at).
+    planned: AtomicBool,
     /// Open enrollments by controller: the next unknown card there goes to the waiting sender.
     enrollments: Mutex<HashMap<String, tokio::sync::oneshot::Sender<u64>>>,
     /// One pass per source at a time.
@@ -147,6 +152,7 @@ impl Engine {
             next_change: Mutex::new(None),
             people_counts: Mutex::new(None),
             planned_at: Mutex::new(Timestamp::MIN),
+            planned: AtomicBool::new(false),
             enrollments: Mutex::new(HashMap::new()),
             next_runs: Mutex::new(HashMap::new()),
         }
@@ -172,10 +178,32 @@ impl Engine {
         self.apply_over(commit, now, None).await
     }
 
+    /// [`Engine::apply_over`] for a source pass, which skips planning the controllers when the
+    /// commit changes no person, credential or visitor pass and the last plan succeeded: their
+    /// tables would come out the same. A pass that found no change is then all bookkeeping; at
+    /// 100k people planning was most of its time and memory (docs/BENCHMARKS.md).
+    pub(super) async fn apply_pass(
+        &self,
+        commit: Commit,
+        now: Timestamp,
+        base: PeopleSnapshot,
+    ) -> Result<(), StoreError> {
+        let unchanged = commit.people.is_empty()
+            && commit.people_remove.is_empty()
+            && commit.credentials_put.is_empty()
+            && commit.credentials_remove.is_empty()
+            && commit.passes.is_empty();
+        if unchanged && self.planned.load(Ordering::SeqCst) {
+            self.store.commit(commit).await
+        } else {
+            self.apply_over(commit, now, Some(base)).await
+        }
+    }
+
     /// [`Engine::apply`], starting from `base` (everyone as the caller read them) when the store
     /// has not changed since: a pass has just read all its people, and reading 10k again is
     /// most of its time (docs/BENCHMARKS.md).
-    pub async fn apply_over(
+    async fn apply_over(
         &self,
         mut commit: Commit,
         now: Timestamp,
@@ -183,6 +211,8 @@ impl Engine {
     ) -> Result<(), StoreError> {
         // One planner at a time, and no ack between its reads.
         let _guard = self.store.planning().await;
+        // Until this plan lands, nothing vouches for the outbox.
+        self.planned.store(false, Ordering::SeqCst);
         // Plan at the latest instant ever planned at: after an NTP step backwards a window that
         // already ended is not re-opened (the revocation is neither skipped nor repeated).
         let now = {
@@ -232,6 +262,7 @@ impl Engine {
         if !commit.is_empty() {
             self.store.commit(commit).await?;
         }
+        self.planned.store(true, Ordering::SeqCst);
         for controller in touched {
             if let Some(wake) = self.wakes.get(&controller) {
                 wake.notify_one();

@@ -159,7 +159,7 @@ impl Engine {
             sources: vec![(runner.name.clone(), state)],
             ..Commit::default()
         };
-        if let Err(e) = self.apply_over(commit, started, Some(base)).await {
+        if let Err(e) = self.apply_pass(commit, started, base).await {
             report.ok = false;
             report.error = Some(format!("cannot store the pass: {e}"));
         }
