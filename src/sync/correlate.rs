@@ -118,6 +118,15 @@ impl<'a> Index<'a> {
         }
     }
 
+    /// The phone of this source's person with external id `ext`, as sync last wrote it.
+    pub fn stored_phone(&self, ext: &str) -> Option<&'a str> {
+        let people = self.people;
+        self.ours_by_id
+            .get(ext)
+            .next()
+            .and_then(|i| people[i].phone.as_deref())
+    }
+
     fn each<'s>(
         &'s self,
         map: &'s Multi<'a>,

@@ -192,7 +192,8 @@ pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<
             );
             continue;
         }
-        let (record, notes) = normalise(raw, &input.policy.units, input.country);
+        let stored_phone = pass.index.stored_phone(ext);
+        let (record, notes) = normalise(raw, &input.policy.units, input.country, stored_phone);
         match correlate::find(&pass, &record) {
             Candidate::Linked(person) => {
                 if let Some(first) = claimed.get(&person.id) {

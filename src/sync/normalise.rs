@@ -7,11 +7,15 @@ use phonenumber::country::Id;
 use crate::config::UnitRules;
 use crate::sources::SourceRecord;
 
-/// Normalises `record`; returns notes on values that had to be dropped.
+/// Normalises `record`; returns notes on values that had to be dropped. `stored_phone` is the
+/// phone sync last wrote for this record's person: a raw phone equal to it is already E.164 and
+/// is kept without parsing it again ([`e164`] gives its own output back). Parsing was a fifth of
+/// a no-change pass over a PMS that hands out E.164 phones (docs/BENCHMARKS.md).
 pub fn normalise(
     record: &SourceRecord,
     units: &UnitRules,
     country: Option<Id>,
+    stored_phone: Option<&str>,
 ) -> (SourceRecord, Vec<String>) {
     let mut out = record.clone();
     let mut notes = Vec::new();
@@ -41,6 +45,7 @@ pub fn normalise(
         .filter(|p| !p.is_empty())
     {
         None => None,
+        Some(raw) if stored_phone == Some(raw) => Some(raw.to_string()),
         Some(raw) => match e164(raw, country) {
             Some(p) => Some(p),
             None => {
@@ -76,5 +81,55 @@ mod tests {
             Some("+442079460958")
         );
         assert_eq!(e164("call me", Some(Id::US)), None);
+    }
+
+    /// What lets `normalise` keep a raw phone equal to the stored one without parsing it.
+    #[test]
+    fn e164_gives_its_own_output_back() {
+        let raws = [
+            ("(212) 555-0142", Id::US),
+            ("+44 20 7946 0958", Id::US),
+            ("020 7946 0958", Id::GB),
+            ("+39 06 6982 0000", Id::US),
+            ("06 6982 0000", Id::IT),
+            ("+1 555 010 0042", Id::US),
+            ("+49 (0)30 123456", Id::DE),
+        ];
+        for (raw, country) in raws {
+            let once = e164(raw, Some(country)).expect(raw);
+            for again in [Some(country), Some(Id::US), None] {
+                assert_eq!(e164(&once, again).as_deref(), Some(once.as_str()), "{raw}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_raw_phone_equal_to_the_stored_one_is_kept_and_any_other_is_parsed() {
+        let record = |phone: &str| SourceRecord {
+            external_id: "T-1".into(),
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+            email: None,
+            phone: Some(phone.into()),
+            unit: None,
+            building: None,
+            status: "current".into(),
+            lease_start: None,
+            lease_end: None,
+            move_in: None,
+            move_out: None,
+        };
+        let units = UnitRules::default();
+        let stored = Some("+12125550142");
+        for (raw, expected) in [
+            ("+12125550142", Some("+12125550142")),
+            (" +12125550142 ", Some("+12125550142")),
+            ("(212) 555-0199", Some("+12125550199")),
+            ("+12125550199", Some("+12125550199")),
+            ("call me", None),
+        ] {
+            let (out, _) = normalise(&record(raw), &units, Some(Id::US), stored);
+            assert_eq!(out.phone.as_deref(), expected, "{raw}");
+        }
     }
 }
