@@ -97,12 +97,12 @@ pub struct Alert {
 }
 
 impl Engine {
-    /// (everyone, those with access) at `now`. Recounted only when the store changed or an
+    /// (everyone, those with access) at `now`. Recounted only when people changed or an
     /// active person's window ended since the last count: STATUS= asks every few seconds, and
     /// decoding every person each time was most of the idle daemon's CPU.
     fn people_counts(&self, now: Timestamp) -> Result<(usize, usize), StoreError> {
         let mut cached = lock(&self.people_counts);
-        let generation = self.store.generation();
+        let generation = self.store.people_generation();
         if let Some(c) = cached.as_ref()
             && c.generation == generation
             && c.until.is_none_or(|until| now < until)
@@ -115,8 +115,7 @@ impl Engine {
             total: 0,
             active: 0,
         };
-        // One at a time: acks move the generation too, so at 100k people a recount holding
-        // everyone came every few seconds while a backlog drained.
+        // One at a time: at 100k people the whole `Vec` is ~60 MB.
         for p in self.store.each_person() {
             let p = p?;
             counts.total += 1;

@@ -60,6 +60,9 @@ pub struct Store {
     /// Counts the writes to people, credentials and acked state, bumped after each lands:
     /// whoever read those at one generation and still sees it knows its copy is current.
     generation: Arc<AtomicU64>,
+    /// Counts the commits that wrote or removed people, bumped after each lands. Every pass
+    /// and ack moves `generation`; what is counted from people alone need not follow those.
+    people_generation: Arc<AtomicU64>,
     /// Tree lengths as counted at one generation. sled counts by walking the tree (paging it
     /// in from disk past the cache), and STATUS= asks every few seconds: at 10k people the
     /// recount was most of the idle daemon's CPU.
@@ -173,6 +176,7 @@ impl Store {
             passes: db.open_tree("visitor_passes")?,
             planning: Arc::default(),
             generation: Arc::default(),
+            people_generation: Arc::default(),
             counted: Arc::default(),
             db,
         };
@@ -208,6 +212,10 @@ impl Store {
     /// See the field: read it before the data it vouches for.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn people_generation(&self) -> u64 {
+        self.people_generation.load(Ordering::Acquire)
     }
 
     pub fn people_snapshot(&self) -> Result<PeopleSnapshot, StoreError> {
@@ -490,6 +498,7 @@ impl Store {
 
     /// Writes everything in `commit` atomically, then flushes.
     pub async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+        let touches_people = !commit.people.is_empty() || !commit.people_remove.is_empty();
         let activity = self.numbered(&commit.activity)?;
         let people: Vec<_> = commit
             .people
@@ -638,6 +647,9 @@ impl Store {
             )
             .map_err(flatten)?;
         self.generation.fetch_add(1, Ordering::Release);
+        if touches_people {
+            self.people_generation.fetch_add(1, Ordering::Release);
+        }
         self.flush().await
     }
 

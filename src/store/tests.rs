@@ -451,6 +451,49 @@ async fn commits_and_acks_move_the_generation_a_snapshot_was_read_at() {
     assert_eq!(store.acked_len("other"), 0);
 }
 
+/// STATUS= counts people again only when this moves: it must follow every write or removal of
+/// a person, and nothing else.
+#[tokio::test]
+async fn the_people_generation_moves_with_people_only() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let start = store.people_generation();
+    commit(
+        &store,
+        Commit {
+            people: vec![person("p1", "T-1")],
+            ..Commit::default()
+        },
+    )
+    .await;
+    let written = store.people_generation();
+    assert_ne!(written, start, "a person written moves it");
+
+    store.log(vec![activity(1)]).await.expect("log");
+    let entry = grant("door", 1, 7, 0);
+    queue(&store, vec![entry.clone()]).await;
+    ack(&store, &entry).await;
+    assert_eq!(
+        store.people_generation(),
+        written,
+        "activity, outbox and acks do not"
+    );
+
+    commit(
+        &store,
+        Commit {
+            people_remove: vec!["p1".into()],
+            ..Commit::default()
+        },
+    )
+    .await;
+    assert_ne!(
+        store.people_generation(),
+        written,
+        "a person removed moves it"
+    );
+}
+
 /// STATUS= reads these counts every few seconds from a cache: a commit or an ack must show in
 /// the next answer, or status would report stale numbers.
 #[tokio::test]
