@@ -258,35 +258,28 @@ async fn daemon(n: usize, idle_secs: usize, starts: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let listing = site::listing(n);
     let pms = PmsServer::start(listing.clone()).expect("pms");
-    // The default register profile addresses at most 8190 slots per controller.
-    let per_controller = n.div_ceil(2);
-    let real = per_controller <= 8190;
+    let names = site::controllers(n);
     let mut sims = Vec::new();
     let mut controllers = Vec::new();
-    for name in site::CONTROLLERS {
-        if real {
-            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            let sim = SimController::spawn(
-                listener,
-                SimConfig {
-                    slots: per_controller.max(1) as u16,
-                    ..SimConfig::default()
-                },
-            )
-            .expect("sim");
-            controllers.push((name, sim.local_addr().to_string()));
-            sims.push(sim);
-        } else {
-            // Closed port: the workers find the controller unreachable and back off.
-            controllers.push((name, "127.0.0.1:9".to_string()));
-        }
+    for (name, load) in names.iter().zip(site::load(n)) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let sim = SimController::spawn(
+            listener,
+            SimConfig {
+                slots: u16::try_from(load.max(1)).expect("a controller's load fits its slots"),
+                ..SimConfig::default()
+            },
+        )
+        .expect("sim");
+        controllers.push((name.as_str(), sim.local_addr().to_string()));
+        sims.push(sim);
     }
-    if !real {
-        println!(
-            "note: {per_controller} cards per controller exceed the 8190 slots the default \
-             register profile can address, so the controllers are left unreachable"
-        );
-    }
+    println!(
+        "{} controllers, {} to {} cards each",
+        names.len(),
+        site::load(n).iter().min().unwrap_or(&0),
+        site::load(n).iter().max().unwrap_or(&0)
+    );
     let text = site::config_text(dir.path(), &pms.url(), &controllers);
     let config_path = dir.path().join("lintel.toml");
     std::fs::write(&config_path, &text).expect("config");
@@ -300,7 +293,7 @@ async fn daemon(n: usize, idle_secs: usize, starts: usize) {
         let t = Instant::now();
         site::seed_store(&store, &config, &pull, Timestamp::now()).await;
         println!("seeded {n} people in {:.1}s", t.elapsed().as_secs_f64());
-        for (sim, name) in sims.iter().zip(site::CONTROLLERS) {
+        for (sim, name) in sims.iter().zip(&names) {
             preload(sim, &store, name);
         }
         store.flush().await.expect("flush");

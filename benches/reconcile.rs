@@ -105,7 +105,7 @@ async fn bed(n: usize) -> Bed {
     let dir = tempfile::tempdir().expect("tempdir");
     let listing = common::listing(n);
     let pms = PmsServer::start(listing.clone()).expect("pms");
-    let config = common::config(dir.path(), &pms.url());
+    let config = common::config(dir.path(), &pms.url(), n);
     let source = common::json_source(&config);
     let pull = source.parse(&common::body(&listing)).expect("parse");
     std::fs::create_dir_all(&config.store.path).expect("store dir");
@@ -163,7 +163,7 @@ fn run_pass(c: &mut Criterion) {
                     .run_pass(&engine.sources[0], PullKind::Full, false)
                     .await;
                 assert!(report.ok && report.added + report.updated + report.disabled == 0);
-                for controller in common::CONTROLLERS {
+                for controller in engine.config.controllers.iter().map(|c| c.name()) {
                     assert_eq!(engine.store.outbox_len(controller), 0);
                 }
                 black_box(report)
@@ -183,7 +183,7 @@ fn run_pass(c: &mut Criterion) {
                     .apply(Commit::default(), engine.clock.now())
                     .await
                     .expect("apply");
-                black_box(engine.store.outbox_len("a"))
+                black_box(engine.store.outbox_len("c0"))
             });
         });
     }

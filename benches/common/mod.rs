@@ -1,7 +1,8 @@
 //! A synthetic building shared by the benches and `benches/measure.rs`: `n` residents from the
 //! demo PMS generator (`lintel::demo::pms::demo_residents`), every one holding one card, split
-//! over two controllers (`a` for residents, `b` for staff: every other person is made staff so
-//! that no controller needs more than 65 535 slots at 100k people).
+//! by unit over as many controllers as keep each one within the default register profile's
+//! 8190 slots (two up to 12k people, 17 at 100k), as a real building of that size would be
+//! wired. Every other person is made staff, which changes nothing about their doors.
 //!
 //! "No change" means: the source listing is the one the store was built from, the store holds
 //! every person, credential, acknowledged slot and slot allocation that listing implies, and the
@@ -28,8 +29,30 @@ pub fn now() -> Timestamp {
     "2026-06-01T12:00:00Z".parse().expect("timestamp")
 }
 
-/// Controllers of the synthetic building.
-pub const CONTROLLERS: [&str; 2] = ["a", "b"];
+/// The demo PMS generator's units, in the order it hands them out (resident `i` lives in the
+/// `i % 48`-th).
+fn units() -> Vec<String> {
+    (1..=4)
+        .flat_map(|floor| (1..=12).map(move |door| format!("{floor}{door:02}")))
+        .collect()
+}
+
+/// Controllers of the synthetic building of `n` people: `c0`, `c1`, …, each serving the units
+/// [`units`] deals it round-robin, ~6k people at most (the default profile addresses 8190).
+pub fn controllers(n: usize) -> Vec<String> {
+    let count = n.div_ceil(6_000).clamp(2, units().len());
+    (0..count).map(|i| format!("c{i}")).collect()
+}
+
+/// How many people each of [`controllers`]'s controllers serves.
+pub fn load(n: usize) -> Vec<usize> {
+    let (units, mut load) = (units().len(), vec![0; controllers(n).len()]);
+    let count = load.len();
+    for i in 0..n {
+        load[(i % units) % count] += 1;
+    }
+    load
+}
 
 /// The demo PMS listing for `n` residents.
 pub fn listing(n: usize) -> Vec<Value> {
@@ -42,7 +65,8 @@ pub fn body(listing: &[Value]) -> Vec<u8> {
 }
 
 /// Config text for the synthetic building. `controllers` gives each controller's address
-/// (unreachable ones are fine for anything that does not dispatch).
+/// (unreachable ones are fine for anything that does not dispatch); their number is
+/// [`controllers`]'s for the building's size.
 pub fn config_text(dir: &Path, pms_url: &str, controllers: &[(&str, String)]) -> String {
     let mut text = format!(
         r#"
@@ -79,23 +103,28 @@ max_body_bytes = 268435456
         store = dir.join("store").display(),
         socket = dir.join("control.sock").display(),
     );
-    for (name, addr) in controllers {
+    let units = units();
+    for (i, (name, addr)) in controllers.iter().enumerate() {
+        let served: Vec<String> = units
+            .iter()
+            .skip(i)
+            .step_by(controllers.len())
+            .map(|u| format!("\"{u}\""))
+            .collect();
         text.push_str(&format!(
-            "\n[[controller]]\nname = \"{name}\"\nkind = \"modbus-tcp\"\naddress = \"{addr}\"\ntimeout = \"2s\"\n\n[[door]]\nname = \"{name}-door\"\ncontroller = \"{name}\"\nindex = 0\n"
+            "\n[[controller]]\nname = \"{name}\"\nkind = \"modbus-tcp\"\naddress = \"{addr}\"\ntimeout = \"2s\"\n\n[[door]]\nname = \"{name}-door\"\ncontroller = \"{name}\"\nindex = 0\n\n[[group]]\nname = \"{name}-units\"\nmatch = {{ units = [{}] }}\ndoors = [\"{name}-door\"]\n",
+            served.join(", ")
         ));
     }
-    text.push_str("\n[[group]]\nname = \"residents\"\nmatch = { person_type = \"resident\" }\ndoors = [\"a-door\"]\n");
-    text.push_str(
-        "\n[[group]]\nname = \"staff\"\nmatch = { person_type = \"staff\" }\ndoors = [\"b-door\"]\n",
-    );
     text
 }
 
-/// The synthetic building's config with both controllers unreachable.
-pub fn config(dir: &Path, pms_url: &str) -> Config {
-    let controllers: Vec<(&str, String)> = CONTROLLERS
+/// The synthetic building of `n` people with every controller unreachable.
+pub fn config(dir: &Path, pms_url: &str, n: usize) -> Config {
+    let names = controllers(n);
+    let controllers: Vec<(&str, String)> = names
         .iter()
-        .map(|c| (*c, "127.0.0.1:9".to_string()))
+        .map(|c| (c.as_str(), "127.0.0.1:9".to_string()))
         .collect();
     Config::parse(&config_text(dir, pms_url, &controllers), "bench").expect("bench config")
 }
@@ -176,7 +205,7 @@ pub fn credentials_for(people: &[Person], now: Timestamp) -> Vec<CredentialRecor
 impl Snapshot {
     pub fn new(n: usize) -> Snapshot {
         let dir = std::env::temp_dir();
-        let config = config(&dir, "http://127.0.0.1:9/residents");
+        let config = config(&dir, "http://127.0.0.1:9/residents", n);
         let source = json_source(&config);
         let pull = source.parse(&body(&listing(n))).expect("parse listing");
         assert_eq!(pull.records.len(), n);
@@ -360,7 +389,7 @@ pub async fn seed_store(store: &Store, config: &Config, pull: &Pull, now: Timest
             .await
             .expect("seed outbox");
     }
-    for controller in CONTROLLERS {
+    for controller in config.controllers.iter().map(|c| c.name()) {
         let pending = store.outbox(controller).expect("outbox");
         for chunk in pending.chunks(2_000) {
             store.ack(controller, chunk, &[]).await.expect("seed acks");
