@@ -180,8 +180,8 @@ impl Engine {
 
     /// [`Engine::apply_over`] for a source pass, which skips planning the controllers when the
     /// commit changes no person, credential or visitor pass and the last plan succeeded: their
-    /// tables would come out the same. A pass that found no change is then all bookkeeping; at
-    /// 100k people planning was most of its time and memory (docs/BENCHMARKS.md).
+    /// tables would come out the same. A pass that found no change is then all bookkeeping;
+    /// planning was a quarter of such a pass's CPU at 10k people (docs/BENCHMARKS.md).
     pub(super) async fn apply_pass(
         &self,
         commit: Commit,
