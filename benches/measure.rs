@@ -259,9 +259,10 @@ async fn daemon(n: usize, idle_secs: usize, starts: usize) {
     let listing = site::listing(n);
     let pms = PmsServer::start(listing.clone()).expect("pms");
     let names = site::controllers(n);
+    let loads = site::load(n);
     let mut sims = Vec::new();
     let mut controllers = Vec::new();
-    for (name, load) in names.iter().zip(site::load(n)) {
+    for (name, &load) in names.iter().zip(&loads) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let sim = SimController::spawn(
             listener,
@@ -277,8 +278,8 @@ async fn daemon(n: usize, idle_secs: usize, starts: usize) {
     println!(
         "{} controllers, {} to {} cards each",
         names.len(),
-        site::load(n).iter().min().unwrap_or(&0),
-        site::load(n).iter().max().unwrap_or(&0)
+        loads.iter().min().unwrap_or(&0),
+        loads.iter().max().unwrap_or(&0)
     );
     let text = site::config_text(dir.path(), &pms.url(), &controllers);
     let config_path = dir.path().join("lintel.toml");

@@ -2,6 +2,8 @@
 //! (people, credentials, visitor passes), or when no plan has succeeded yet: a pass that finds
 //! no change is bookkeeping, and window ends are the scheduler's to plan.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,18 +16,9 @@ const ROSTER: &str = "external_id,unit,first_name,last_name,email,status\n\
                       T-1,101,Ada,Lovelace,ada@example.com,current\n";
 
 fn config(dir: &Path) -> lintel::Config {
-    let text = format!(
+    let mut text = common::base_text(dir);
+    text.push_str(&format!(
         r#"
-[site]
-name = "Planning Court"
-timezone = "UTC"
-
-[store]
-path = "{store}"
-
-[control]
-socket = "{socket}"
-
 [[source]]
 name = "roster"
 kind = "csv"
@@ -46,10 +39,8 @@ name = "residents"
 match = {{ person_type = "resident" }}
 doors = ["lobby"]
 "#,
-        store = dir.join("store").display(),
-        socket = dir.join("control.sock").display(),
         roster = dir.join("roster.csv").display(),
-    );
+    ));
     lintel::Config::parse(&text, "pass_planning").expect("config")
 }
 

@@ -29,13 +29,22 @@ pub fn now() -> Timestamp {
     "2026-06-01T12:00:00Z".parse().expect("timestamp")
 }
 
-/// The demo PMS generator's units, in the order it hands them out (resident `i` lives in the
-/// `i % 48`-th).
+/// The demo PMS generator's units, in the order it deals them out (it reuses them from the
+/// start once every one is taken).
 fn units() -> Vec<String> {
-    (1..=4)
-        .flat_map(|floor| (1..=12).map(move |door| format!("{floor}{door:02}")))
-        .collect()
+    let mut units: Vec<String> = Vec::new();
+    for resident in listing(UNITS_SEEN) {
+        let unit = resident["unit"].as_str().expect("a demo unit").to_string();
+        if units.contains(&unit) {
+            break;
+        }
+        units.push(unit);
+    }
+    units
 }
+
+/// Enough demo residents to have seen every unit the generator deals out.
+const UNITS_SEEN: usize = 1_000;
 
 /// Controllers of the synthetic building of `n` people: `c0`, `c1`, …, each serving the units
 /// [`units`] deals it round-robin, ~6k people at most (the default profile addresses 8190).
@@ -46,7 +55,8 @@ pub fn controllers(n: usize) -> Vec<String> {
 
 /// How many people each of [`controllers`]'s controllers serves.
 pub fn load(n: usize) -> Vec<usize> {
-    let (units, mut load) = (units().len(), vec![0; controllers(n).len()]);
+    let units = units().len();
+    let mut load = vec![0; controllers(n).len()];
     let count = load.len();
     for i in 0..n {
         load[(i % units) % count] += 1;
