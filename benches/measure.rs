@@ -329,16 +329,20 @@ async fn daemon(n: usize, idle_secs: usize, starts: usize) {
                 100.0 * cpu / wall
             ),
         );
-        // Full reconciliation with no changes, on the running daemon.
+        // Full reconciliation with no changes, on the running daemon. Nine, as a pass's time
+        // moves ±15 % from run to run on the standard machine.
         let mut took = Vec::new();
         let mut peaks = Vec::new();
-        for _ in 0..3 {
+        let mut cpu = Vec::new();
+        for _ in 0..9 {
             reset_peak(pid);
+            let ticks = cpu_ticks(pid);
             let t = Instant::now();
             let passes = request(&socket, &Request::SyncNow { dry_run: false })
                 .await
                 .expect("sync-now");
             took.push(t.elapsed().as_secs_f64() * 1000.0);
+            cpu.push((cpu_ticks(pid) - ticks) as f64 / hz * 1000.0);
             peaks.push(status_kb(pid, "VmHWM") as f64 / 1024.0);
             let pass = &passes[0];
             assert!(
@@ -350,6 +354,7 @@ async fn daemon(n: usize, idle_secs: usize, starts: usize) {
             );
         }
         report(&format!("daemon_{n}_sync_now"), "ms", &mut took);
+        report(&format!("daemon_{n}_sync_now_cpu"), "ms", &mut cpu);
         report(&format!("daemon_{n}_sync_now_peak_rss"), "MB", &mut peaks);
         one(
             &format!("daemon_{n}_rss_after_sync"),

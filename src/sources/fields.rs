@@ -213,24 +213,23 @@ pub fn parse_optional_date(value: Option<&str>) -> Result<Option<Date>, String> 
 /// A date as `YYYY-MM-DD` or `MM/DD/YYYY` (month and day may have one digit).
 pub fn parse_date(text: &str) -> Result<Date, String> {
     let bad = || format!("{text:?} is not a date (expected YYYY-MM-DD or MM/DD/YYYY)");
-    let parts: Vec<&str> = if text.contains('/') {
-        text.split('/').collect()
-    } else {
-        text.split('-').collect()
-    };
-    let [a, b, c] = parts.as_slice() else {
+    let slashed = text.contains('/');
+    let mut parts = text.split(if slashed { '/' } else { '-' });
+    let (Some(a), Some(b), Some(c), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(bad());
     };
-    let (year, month, day) = if text.contains('/') {
+    let (year, month, day) = if slashed {
         if !(1..=2).contains(&a.len()) || !(1..=2).contains(&b.len()) || c.len() != 4 {
             return Err(bad());
         }
-        (*c, *a, *b)
+        (c, a, b)
     } else {
         if a.len() != 4 || b.len() != 2 || c.len() != 2 {
             return Err(bad());
         }
-        (*a, *b, *c)
+        (a, b, c)
     };
     let number = |s: &str| -> Option<i16> {
         if s.bytes().all(|b| b.is_ascii_digit()) {

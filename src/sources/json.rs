@@ -833,17 +833,17 @@ fn read(
     if path.trim().is_empty() {
         return Ok(None);
     }
-    let name = if path == field {
-        field.to_string()
-    } else {
-        format!("{field} ({path})")
-    };
     match lookup(item, path) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Number(n)) if matches!(leniency, Leniency::Number) => Ok(Some(n.to_string())),
         Some(other) => Err(format!(
-            "{name}: expected {}, found {}",
+            "{}: expected {}, found {}",
+            if path == field {
+                field.to_string()
+            } else {
+                format!("{field} ({path})")
+            },
             match leniency {
                 Leniency::Strict => "a string",
                 Leniency::Number => "a string or a number",

@@ -9,12 +9,19 @@ pub fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
     if path.is_empty() {
         return Some(value);
     }
-    path.split('.')
-        .try_fold(value, |current, segment| match current {
-            Value::Object(map) => map.get(segment),
-            Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
-            _ => None,
-        })
+    // Most paths are one key, and every field of every record is looked up each pass.
+    if !path.contains('.') {
+        return step(value, path);
+    }
+    path.split('.').try_fold(value, step)
+}
+
+fn step<'a>(current: &'a Value, segment: &str) -> Option<&'a Value> {
+    match current {
+        Value::Object(map) => map.get(segment),
+        Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    }
 }
 
 /// "a string", "an object"… for messages.

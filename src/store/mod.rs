@@ -2,6 +2,7 @@
 //! credentials and the outbox entries derived from them change together or not at all. Every
 //! write is flushed before it is reported done.
 
+mod codec;
 mod keys;
 mod model;
 
@@ -11,10 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use lintel_hal::Change;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use codec::{decode, decode_person, encode, encode_person};
 
 pub use model::{
     AckedSlot, Activity, Alert, AlertKind, CredentialRecord, GuardState, OutboxEntry, Outcome,
@@ -22,7 +23,8 @@ pub use model::{
 };
 
 /// Bumped whenever a tree's layout changes; an older lintel refuses a newer store.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: people are postcard instead of JSON.
+pub const SCHEMA_VERSION: u32 = 2;
 const SCHEMA_KEY: &str = "schema_version";
 
 #[derive(Debug, thiserror::Error)]
@@ -126,18 +128,6 @@ impl Commit {
 /// A key and its encoded value, ready for a transaction.
 type Encoded = ([u8; 8], Vec<u8>);
 
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    // Our own plain-data types always serialize.
-    serde_json::to_vec(value).unwrap_or_default()
-}
-
-fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        what: what.to_string(),
-        reason: e.to_string(),
-    })
-}
-
 fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
@@ -190,9 +180,37 @@ impl Store {
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::NewerSchema { found });
                 }
+                if found < 2 {
+                    store.people_to_postcard()?;
+                }
             }
         }
         Ok(store)
+    }
+
+    /// Rewrites people stored as JSON (schema 1) as postcard, and the schema version with them
+    /// in one transaction: a crash leaves either store whole.
+    fn people_to_postcard(&self) -> Result<(), StoreError> {
+        let rewritten = self
+            .people
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                let person: Person = decode("person", &value)?;
+                Ok((key, encode_person(&person)))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        (&self.people, &self.meta)
+            .transaction(|(people, meta)| {
+                for (key, value) in &rewritten {
+                    people.insert(key, value.as_slice())?;
+                }
+                meta.insert(SCHEMA_KEY, encode(&SCHEMA_VERSION))?;
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(flatten)?;
+        self.db.flush()?;
+        Ok(())
     }
 
     /// A new unique id, increasing across restarts.
@@ -265,14 +283,11 @@ impl Store {
     /// Every person, decoded one at a time: for a walk that keeps none of them (at 100k people
     /// the whole `Vec` is ~60 MB).
     pub fn each_person(&self) -> impl Iterator<Item = Result<Person, StoreError>> + use<> {
-        self.people.iter().values().map(|v| decode("person", &v?))
+        self.people.iter().values().map(|v| decode_person(&v?))
     }
 
     pub fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
-        self.people
-            .get(id)?
-            .map(|v| decode("person", &v))
-            .transpose()
+        self.people.get(id)?.map(|v| decode_person(&v)).transpose()
     }
 
     pub fn person_by_external(
@@ -503,7 +518,13 @@ impl Store {
         let people: Vec<_> = commit
             .people
             .iter()
-            .map(|p| (p.id.clone(), p.link.as_ref().map(link_key), encode(p)))
+            .map(|p| {
+                (
+                    p.id.clone(),
+                    p.link.as_ref().map(link_key),
+                    encode_person(p),
+                )
+            })
             .collect();
         let creds: Vec<_> = commit
             .credentials_put
@@ -577,7 +598,7 @@ impl Store {
                 )| {
                     for id in &commit.people_remove {
                         if let Some(old) = t_people.remove(id.as_bytes())? {
-                            let old: Person = decode("person", &old).map_err(abort)?;
+                            let old = decode_person(&old).map_err(abort)?;
                             if let Some(link) = &old.link {
                                 t_ext.remove(link_key(link))?;
                             }
@@ -586,7 +607,7 @@ impl Store {
                     for (id, ext, value) in &people {
                         if let Some(old) = t_people.insert(id.as_bytes(), value.as_slice())? {
                             // A relinked person must not stay findable by their old record.
-                            let old: Person = decode("person", &old).map_err(abort)?;
+                            let old = decode_person(&old).map_err(abort)?;
                             if let Some(old_key) = old.link.as_ref().map(link_key)
                                 && Some(&old_key) != ext.as_ref()
                             {

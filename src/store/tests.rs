@@ -267,19 +267,92 @@ fn newer_schema_is_refused() {
     }
 }
 
-#[test]
-fn same_or_older_schema_opens_and_is_not_rewritten() {
-    let dir = tempdir();
-    write_raw_schema(dir.path(), b"0");
-    drop(open(dir.path()));
-    let db = raw(dir.path());
-    let raw = db
+fn raw_schema(path: &Path) -> Vec<u8> {
+    raw(path)
         .open_tree("meta")
         .expect("meta tree")
         .get(SCHEMA_KEY)
         .expect("meta reads")
+        .expect("still there")
+        .to_vec()
+}
+
+#[test]
+fn the_same_schema_opens_and_is_not_rewritten() {
+    let dir = tempdir();
+    // Spaced, so that a rewrite would show.
+    let written = format!(" {SCHEMA_VERSION} ");
+    write_raw_schema(dir.path(), written.as_bytes());
+    drop(open(dir.path()));
+    assert_eq!(raw_schema(dir.path()), written.as_bytes());
+}
+
+#[tokio::test]
+async fn a_schema_1_store_has_its_people_rewritten_as_postcard() {
+    let dir = tempdir();
+    let (ada, bob) = (person("p1", "T-1"), person("p2", "T-2"));
+    {
+        let db = raw(dir.path());
+        let people = db.open_tree("people").expect("people tree");
+        for p in [&ada, &bob] {
+            let json = serde_json::to_vec(p).expect("encodes");
+            people.insert(p.id.as_bytes(), json).expect("raw insert");
+        }
+        db.open_tree("meta")
+            .expect("meta tree")
+            .insert(SCHEMA_KEY, b"1")
+            .expect("raw insert");
+        db.flush().expect("raw flush");
+    }
+    {
+        let store = open(dir.path());
+        assert_eq!(store.people().expect("reads"), [ada.clone(), bob.clone()]);
+        // Written again, so the transaction's decode of the old value meets postcard.
+        let mut moved = bob.clone();
+        moved.unit = Some("202".into());
+        commit(
+            &store,
+            Commit {
+                people: vec![moved.clone()],
+                ..Commit::default()
+            },
+        )
+        .await;
+        assert_eq!(store.person("p2").expect("reads"), Some(moved));
+    }
+    assert_eq!(
+        raw_schema(dir.path()),
+        serde_json::to_vec(&SCHEMA_VERSION).expect("encodes")
+    );
+    let stored = raw(dir.path())
+        .open_tree("people")
+        .expect("people tree")
+        .get("p1")
+        .expect("reads")
         .expect("still there");
-    assert_eq!(&*raw, b"0");
+    assert_eq!(super::codec::decode_person(&stored).expect("postcard"), ada);
+}
+
+#[test]
+fn a_schema_1_person_that_is_not_json_refuses_the_store_and_keeps_it_as_it_was() {
+    let dir = tempdir();
+    {
+        let db = raw(dir.path());
+        db.open_tree("people")
+            .expect("people tree")
+            .insert("p1", b"{not json".as_slice())
+            .expect("raw insert");
+        db.open_tree("meta")
+            .expect("meta tree")
+            .insert(SCHEMA_KEY, b"1")
+            .expect("raw insert");
+        db.flush().expect("raw flush");
+    }
+    match try_open(dir.path()) {
+        Err(StoreError::Corrupt { what, .. }) => assert_eq!(what, "person"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(raw_schema(dir.path()), b"1");
 }
 
 #[test]

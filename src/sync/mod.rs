@@ -6,6 +6,7 @@ mod correlate;
 mod guard;
 mod normalise;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
@@ -137,11 +138,11 @@ pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<
         changed: HashMap::new(),
         ids,
     };
-    let mut listed: HashSet<&str> = HashSet::new();
+    let mut listed: HashSet<&str> = HashSet::with_capacity(input.pull.records.len());
     // Ids listed more than once and already reported.
     let mut applied: HashSet<&str> = HashSet::new();
     // Which record claimed each person this pass: a second claim is a duplicate.
-    let mut claimed: HashMap<String, &str> = HashMap::new();
+    let mut claimed: HashMap<String, &str> = HashMap::with_capacity(input.pull.records.len());
 
     for skipped in &input.pull.skipped {
         let subject = skipped
@@ -156,7 +157,7 @@ pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<
         }
     }
 
-    let mut times: HashMap<&str, usize> = HashMap::new();
+    let mut times: HashMap<&str, usize> = HashMap::with_capacity(input.pull.records.len());
     for raw in &input.pull.records {
         *times.entry(raw.external_id.as_str()).or_default() += 1;
     }
@@ -305,13 +306,13 @@ fn update_linked(pass: &mut Pass<'_>, person: &Person, record: &SourceRecord, no
         return;
     }
     let mut updated = pass.current(person);
-    let mut record = record.clone();
+    let mut record = Cow::Borrowed(record);
     let mut reasons = notes;
     if let (Some(old), Some(new)) = (person.email.clone(), record.email.clone())
         && old != new
     {
         // A changed email is how accounts get hijacked or merged by mistake: hold that field.
-        record.email = Some(old.clone());
+        record.to_mut().email = Some(old.clone());
         let ignored = pass.input.alerts.iter().any(|a| {
             matches!(&a.kind, AlertKind::EmailMismatch { new_email, .. } if *new_email == new)
                 && a.person.as_deref() == Some(person.id.as_str())
@@ -470,13 +471,16 @@ fn disable_absent(pass: &mut Pass<'_>, listed: &HashSet<&str>) {
         .skipped
         .iter()
         .any(|s| s.external_id.is_none());
+    // Copies only the absent: everyone else is listed, and copying 10k people to look at them
+    // was a tenth of planning a pass.
     let absent: Vec<Person> = pass
         .input
         .people
         .iter()
-        .map(|p| pass.current(p))
+        .map(|p| pass.changed.get(&p.id).unwrap_or(p))
         .filter(|p| p.is_from(source) && p.at_source && !p.decoupled)
         .filter(|p| !p.external_id().is_some_and(|e| listed.contains(e)))
+        .cloned()
         .collect();
     for person in absent {
         let ext = person.external_id().unwrap_or_default().to_string();

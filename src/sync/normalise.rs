@@ -17,28 +17,9 @@ pub fn normalise(
     country: Option<Id>,
     stored_phone: Option<&str>,
 ) -> (SourceRecord, Vec<String>) {
-    let mut out = record.clone();
     let mut notes = Vec::new();
-    out.first_name = record.first_name.trim().to_string();
-    out.last_name = record.last_name.trim().to_string();
-    out.status = record.status.trim().to_lowercase();
-    out.email = record
-        .email
-        .as_deref()
-        .map(|e| e.trim().to_lowercase())
-        .filter(|e| !e.is_empty());
-    out.unit = record
-        .unit
-        .as_deref()
-        .map(|u| units.canonical(u))
-        .filter(|u| !u.is_empty());
-    // A blank building is no building: it must not pass `policy.require_building`.
-    out.building = record
-        .building
-        .as_deref()
-        .map(|b| b.trim().to_string())
-        .filter(|b| !b.is_empty());
-    out.phone = match record
+    // Field by field rather than a clone overwritten: a pass normalises every record.
+    let phone = match record
         .phone
         .as_deref()
         .map(str::trim)
@@ -53,6 +34,33 @@ pub fn normalise(
                 None
             }
         },
+    };
+    let out = SourceRecord {
+        external_id: record.external_id.clone(),
+        first_name: record.first_name.trim().to_string(),
+        last_name: record.last_name.trim().to_string(),
+        email: record
+            .email
+            .as_deref()
+            .map(|e| e.trim().to_lowercase())
+            .filter(|e| !e.is_empty()),
+        phone,
+        unit: record
+            .unit
+            .as_deref()
+            .map(|u| units.canonical(u))
+            .filter(|u| !u.is_empty()),
+        // A blank building is no building: it must not pass `policy.require_building`.
+        building: record
+            .building
+            .as_deref()
+            .map(|b| b.trim().to_string())
+            .filter(|b| !b.is_empty()),
+        status: record.status.trim().to_lowercase(),
+        lease_start: record.lease_start,
+        lease_end: record.lease_end,
+        move_in: record.move_in,
+        move_out: record.move_out,
     };
     (out, notes)
 }
