@@ -23,8 +23,9 @@ pub use model::{
 };
 
 /// Bumped whenever a tree's layout changes; an older lintel refuses a newer store.
-/// 2: people are postcard instead of JSON.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = POSTCARD_PEOPLE;
+/// The first schema whose people are postcard instead of JSON.
+const POSTCARD_PEOPLE: u32 = 2;
 const SCHEMA_KEY: &str = "schema_version";
 
 #[derive(Debug, thiserror::Error)]
@@ -180,7 +181,7 @@ impl Store {
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::NewerSchema { found });
                 }
-                if found < 2 {
+                if found < POSTCARD_PEOPLE {
                     store.people_to_postcard()?;
                 }
             }

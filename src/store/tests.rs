@@ -4,6 +4,7 @@ use jiff::Timestamp;
 use jiff::civil::date;
 use lintel_hal::{Change, Credential, Op};
 
+use super::codec::{decode_person, encode_person};
 use super::{
     Activity, Commit, CredentialRecord, OutboxEntry, Outcome, Person, PersonType, SCHEMA_KEY,
     SCHEMA_VERSION, SourceLink, SourceState, Store, StoreError,
@@ -267,6 +268,59 @@ fn newer_schema_is_refused() {
     }
 }
 
+/// `person` with every kind of field filled: text that is not ASCII, a PIN, lists, a timestamp
+/// with nanoseconds.
+fn someone() -> Person {
+    Person {
+        first_name: "Zoë".into(),
+        phone: Some("+14155550123".into()),
+        lease_end: Some(date(2026, 12, 31)),
+        person_type: PersonType::Staff,
+        pin: Some("4711".into()),
+        tags: vec!["night shift".into()],
+        grants: vec!["garage".into()],
+        created_at: "2025-01-01T08:00:00.123456789Z"
+            .parse()
+            .expect("a timestamp"),
+        ..person("p1", "T-1")
+    }
+}
+
+#[test]
+fn a_person_reads_back_as_written() {
+    let p = someone();
+    assert_eq!(decode_person(&encode_person(&p)).expect("decodes"), p);
+}
+
+#[test]
+fn a_truncated_padded_or_json_person_is_corrupt() {
+    let bytes = encode_person(&someone());
+    let mut padded = bytes.clone();
+    padded.push(0);
+    let json = serde_json::to_vec(&someone()).expect("encodes");
+    for bad in [&bytes[..bytes.len() - 1], &padded[..], &json[..], &[][..]] {
+        match decode_person(bad) {
+            Err(StoreError::Corrupt { what, .. }) => assert_eq!(what, "person"),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+}
+
+/// A store as lintel with schema 1 left it, holding `people` (id, value) as given.
+fn schema_1_store(path: &Path, people: &[(&str, Vec<u8>)]) {
+    let db = raw(path);
+    let tree = db.open_tree("people").expect("people tree");
+    for (id, value) in people {
+        tree.insert(id.as_bytes(), value.as_slice())
+            .expect("raw insert");
+    }
+    db.open_tree("meta")
+        .expect("meta tree")
+        .insert(SCHEMA_KEY, b"1")
+        .expect("raw insert");
+    db.flush().expect("raw flush");
+}
+
 fn raw_schema(path: &Path) -> Vec<u8> {
     raw(path)
         .open_tree("meta")
@@ -291,19 +345,8 @@ fn the_same_schema_opens_and_is_not_rewritten() {
 async fn a_schema_1_store_has_its_people_rewritten_as_postcard() {
     let dir = tempdir();
     let (ada, bob) = (person("p1", "T-1"), person("p2", "T-2"));
-    {
-        let db = raw(dir.path());
-        let people = db.open_tree("people").expect("people tree");
-        for p in [&ada, &bob] {
-            let json = serde_json::to_vec(p).expect("encodes");
-            people.insert(p.id.as_bytes(), json).expect("raw insert");
-        }
-        db.open_tree("meta")
-            .expect("meta tree")
-            .insert(SCHEMA_KEY, b"1")
-            .expect("raw insert");
-        db.flush().expect("raw flush");
-    }
+    let json = |p: &Person| serde_json::to_vec(p).expect("encodes");
+    schema_1_store(dir.path(), &[("p1", json(&ada)), ("p2", json(&bob))]);
     {
         let store = open(dir.path());
         assert_eq!(store.people().expect("reads"), [ada.clone(), bob.clone()]);
@@ -330,24 +373,13 @@ async fn a_schema_1_store_has_its_people_rewritten_as_postcard() {
         .get("p1")
         .expect("reads")
         .expect("still there");
-    assert_eq!(super::codec::decode_person(&stored).expect("postcard"), ada);
+    assert_eq!(decode_person(&stored).expect("postcard"), ada);
 }
 
 #[test]
 fn a_schema_1_person_that_is_not_json_refuses_the_store_and_keeps_it_as_it_was() {
     let dir = tempdir();
-    {
-        let db = raw(dir.path());
-        db.open_tree("people")
-            .expect("people tree")
-            .insert("p1", b"{not json".as_slice())
-            .expect("raw insert");
-        db.open_tree("meta")
-            .expect("meta tree")
-            .insert(SCHEMA_KEY, b"1")
-            .expect("raw insert");
-        db.flush().expect("raw flush");
-    }
+    schema_1_store(dir.path(), &[("p1", b"{not json".to_vec())]);
     match try_open(dir.path()) {
         Err(StoreError::Corrupt { what, .. }) => assert_eq!(what, "person"),
         other => panic!("expected Corrupt, got {other:?}"),
