@@ -5,6 +5,8 @@
 //! cargo bench --bench measure -- pure 100000          # peak RSS of the in-memory reconciliation
 //! cargo bench --bench measure -- daemon 10000 60      # `lintel run`: READY time, idle RSS/CPU,
 //!                                                     # sync-now time and peak RSS
+//! cargo bench --bench measure -- store 100000         # the store's own memory once every tree
+//!                                                     # the daemon reads has been read
 //! cargo bench --bench measure -- latency tcp 100      # PMS change → controller applied, 1 s poll
 //! cargo bench --bench measure -- latency rtu 100      #   (also mqtt)
 //! cargo bench --bench measure -- rtu 19200            # RTU throughput vs the line-rate ceiling
@@ -43,6 +45,10 @@ use tokio::net::{TcpListener, UnixDatagram};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
+/// The daemon's allocator (src/main.rs), so that memory measured in this process compares.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     // cargo bench passes `--bench`; everything else is ours.
     let args: Vec<String> = std::env::args()
@@ -63,6 +69,8 @@ fn main() {
     match arg(0) {
         Some("pure") => pure(num(1, 100_000)),
         Some("daemon") => rt.block_on(daemon(num(1, 10_000), num(2, 60), num(3, 5))),
+        Some("store") => rt.block_on(store(num(1, 100_000))),
+        Some("store-read") => store_read(Path::new(arg(1).expect("a store path")), &args[2..]),
         Some("latency") => rt.block_on(latency(arg(1).unwrap_or("tcp"), num(2, 100))),
         Some("rtu") => rt.block_on(rtu(num(1, 19_200) as u32, num(2, 0))),
         Some("revocation") => rt.block_on(revocation(arg(1) == Some("down"), num(2, 50))),
@@ -364,6 +372,57 @@ async fn daemon(n: usize, idle_secs: usize, starts: usize) {
     }
     report(&format!("daemon_{n}_start_to_ready"), "ms", &mut ready);
     drop(sims);
+}
+
+// ---- store: what sled itself keeps in memory ------------------------------------------------
+
+/// Seeds a store of `n` people as `daemon` does, then reads it in a fresh process of this
+/// program with nothing else of lintel in it: the heap the store alone holds is the floor under
+/// the daemon's idle and peak RSS.
+async fn store(n: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listing = site::listing(n);
+    let config = site::config(dir.path(), "http://127.0.0.1:9/", n);
+    let pull = site::json_source(&config)
+        .parse(&site::body(&listing))
+        .expect("parse");
+    drop(listing);
+    {
+        std::fs::create_dir_all(&config.store.path).expect("store dir");
+        let store = Store::open(&config.store.path).expect("store");
+        site::seed_store(&store, &config, &pull, Timestamp::now()).await;
+        store.flush().await.expect("flush");
+        println!("store on disk: {}", mb(store.size_on_disk() / 1024));
+    }
+    let status = std::process::Command::new(std::env::current_exe().expect("this program"))
+        .arg("store-read")
+        .arg(&config.store.path)
+        .args(config.controllers.iter().map(|c| c.name()))
+        .status()
+        .expect("run store-read");
+    assert!(status.success(), "store-read failed: {status}");
+}
+
+/// Opens the store at `path` and reads every tree the daemon reads whole, reporting the
+/// process's anonymous (heap) RSS after each step.
+fn store_read(path: &Path, controllers: &[String]) {
+    let pid = std::process::id();
+    let heap = |step: &str| one(&format!("store_heap_{step}"), mb(status_kb(pid, "RssAnon")));
+    heap("before_open");
+    let store = Store::open(path).expect("store");
+    heap("opened");
+    let people = store.people().expect("people").len();
+    let credentials = store.credentials().expect("credentials").len();
+    let passes = store.passes().expect("passes").len();
+    for controller in controllers {
+        std::hint::black_box(store.acked(controller).expect("acked"));
+        std::hint::black_box(store.slots(controller).expect("slots"));
+        std::hint::black_box(store.outbox(controller).expect("outbox"));
+    }
+    println!("read {people} people, {credentials} credentials, {passes} visitor passes");
+    // The values read are gone; jemalloc hands their pages back within its 1 s decay.
+    std::thread::sleep(Duration::from_secs(3));
+    heap("after_reading_every_tree");
 }
 
 // ---- latency: a change at the PMS → the controller applied it -------------------------------

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::fields::{Occupant, RawFields, StatusMap, occupant};
 use super::http::{HttpClient, HttpSettings, secret_header};
+use super::pick::{Picked, Picker};
 use super::value::{kind, lookup};
 use super::{Pull, PullKind, Schedule, SkippedRecord, Source, SourceError};
 use crate::config::secret::{Secret, SecretRef};
@@ -182,6 +183,31 @@ pub struct FieldMap {
     pub valid_to: String,
     pub host: String,
     pub doors: String,
+}
+
+impl FieldMap {
+    /// Every field's path, mapped or not.
+    fn paths(&self) -> [&str; 17] {
+        [
+            &self.external_id,
+            &self.first_name,
+            &self.last_name,
+            &self.email,
+            &self.phone,
+            &self.unit,
+            &self.building,
+            &self.status,
+            &self.lease_start,
+            &self.lease_end,
+            &self.move_in,
+            &self.move_out,
+            &self.occupant_type,
+            &self.valid_from,
+            &self.valid_to,
+            &self.host,
+            &self.doors,
+        ]
+    }
 }
 
 impl Default for FieldMap {
@@ -357,6 +383,8 @@ pub struct JsonSource {
     since_param: Option<String>,
     paging: Paging,
     fields: FieldMap,
+    /// Reads each record only at the keys `fields` maps.
+    picker: Picker,
     status_map: StatusMap,
 }
 
@@ -427,6 +455,7 @@ impl JsonSource {
             since_param: config.since_param.clone(),
             paging: config.paging.clone(),
             fields: config.fields.clone(),
+            picker: Picker::new(config.fields.paths()),
             status_map: config.status_map.clone(),
         })
     }
@@ -503,15 +532,16 @@ impl JsonSource {
             reason,
         };
         let mut count = 0;
-        let document = super::stream::parse_records(body, &self.records, &mut |item| {
-            let index = first_index + count;
-            match self.raw(index, &item) {
-                Ok((kind, raw)) => pull.take(index, kind, &raw),
-                Err(skipped) => pull.skipped.push(skipped),
-            }
-            count += 1;
-        })
-        .map_err(|e| body_error(format!("invalid JSON: {e}")))?;
+        let document =
+            super::stream::parse_records(body, &self.records, &self.picker, &mut |item| {
+                let index = first_index + count;
+                match self.raw(index, &item) {
+                    Ok((kind, raw)) => pull.take(index, kind, &raw),
+                    Err(skipped) => pull.skipped.push(skipped),
+                }
+                count += 1;
+            })
+            .map_err(|e| body_error(format!("invalid JSON: {e}")))?;
         let list = lookup(&document, &self.records)
             .ok_or_else(|| body_error(format!("records path {:?} not found", self.records)))?;
         if !list.is_array() {
@@ -528,11 +558,12 @@ impl JsonSource {
     fn raw(
         &self,
         index: usize,
-        item: &Value,
+        item: &Picked,
     ) -> Result<(Result<Occupant, String>, RawFields), SkippedRecord> {
         let f = &self.fields;
+        let at = |path: &str| self.picker.get(item, path);
         // The id first, so that every later skip can name it.
-        let id = read(item, "external_id", &f.external_id, Leniency::Number);
+        let id = read(at, "external_id", &f.external_id, Leniency::Number);
         let external_id = id
             .as_ref()
             .ok()
@@ -545,11 +576,11 @@ impl JsonSource {
         if !item.is_object() {
             return Err(skip(format!(
                 "record is {}, expected an object",
-                kind(item)
+                item.kind()
             )));
         }
-        let text = |field: &str, path: &str| read(item, field, path, Leniency::Strict);
-        let text_or_number = |field: &str, path: &str| read(item, field, path, Leniency::Number);
+        let text = |field: &str, path: &str| read(at, field, path, Leniency::Strict);
+        let text_or_number = |field: &str, path: &str| read(at, field, path, Leniency::Number);
         let raw = RawFields {
             external_id: id.map_err(skip)?,
             first_name: text("first_name", &f.first_name).map_err(skip)?,
@@ -568,7 +599,7 @@ impl JsonSource {
             valid_from: text("valid_from", &f.valid_from).map_err(skip)?,
             valid_to: text("valid_to", &f.valid_to).map_err(skip)?,
             host: text_or_number("host", &f.host).map_err(skip)?,
-            doors: match lookup(item, &f.doors).filter(|_| !f.doors.trim().is_empty()) {
+            doors: match at(&f.doors) {
                 Some(Value::Array(names)) => Some(
                     names
                         .iter()
@@ -822,18 +853,16 @@ enum Leniency {
     Number,
 }
 
-/// Reads the field at `path` inside `item`: `Ok(None)` when absent or null (or when the path is
-/// empty, i.e. not mapped); `Err` with a reason naming the field when it has the wrong type.
-fn read(
-    item: &Value,
+/// Reads the field at `path`, which `at` finds in the record: `Ok(None)` when absent or null
+/// (or when the path is empty, i.e. not mapped); `Err` with a reason naming the field when it
+/// has the wrong type.
+fn read<'r>(
+    at: impl Fn(&str) -> Option<&'r Value>,
     field: &str,
     path: &str,
     leniency: Leniency,
 ) -> Result<Option<String>, String> {
-    if path.trim().is_empty() {
-        return Ok(None);
-    }
-    match lookup(item, path) {
+    match at(path) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Number(n)) if matches!(leniency, Leniency::Number) => Ok(Some(n.to_string())),

@@ -9,6 +9,7 @@ pub mod fields;
 pub mod fixtures;
 pub mod http;
 pub mod json;
+pub mod pick;
 pub mod pms_clock;
 mod stream;
 pub mod value;

@@ -6,14 +6,19 @@ use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 /// Parses `body`, calling `on_record` for each element of the array at the dotted `path` ("" is
-/// the document itself), in order. Returns the rest of the document: there the array stands
-/// empty, or, when `path` holds something else, that value as it is, so the caller reports it.
-/// A key on the path that appears twice is an error, since its records would be read twice.
-pub fn parse_records(
+/// the document itself), in order, as `record` reads it. Returns the rest of the document: there
+/// the array stands empty, or, when `path` holds something else, that value as it is, so the
+/// caller reports it. A key on the path that appears twice is an error, since its records would
+/// be read twice.
+pub fn parse_records<R, T>(
     body: &[u8],
     path: &str,
-    on_record: &mut dyn FnMut(Value),
-) -> Result<Value, serde_json::Error> {
+    record: R,
+    on_record: &mut dyn FnMut(T),
+) -> Result<Value, serde_json::Error>
+where
+    R: Copy + for<'de> DeserializeSeed<'de, Value = T>,
+{
     let path = path.trim();
     let segments: Vec<&str> = if path.is_empty() {
         Vec::new()
@@ -23,6 +28,7 @@ pub fn parse_records(
     let mut de = serde_json::Deserializer::from_slice(body);
     let document = Node {
         path: &segments,
+        record,
         on_record,
     }
     .deserialize(&mut de)?;
@@ -31,12 +37,16 @@ pub fn parse_records(
 }
 
 /// One value of the document, with the part of the records path still ahead of it.
-struct Node<'p, 'f> {
+struct Node<'p, 'f, R, T> {
     path: &'p [&'p str],
-    on_record: &'f mut dyn FnMut(Value),
+    record: R,
+    on_record: &'f mut dyn FnMut(T),
 }
 
-impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
+impl<'de, R, T> DeserializeSeed<'de> for Node<'_, '_, R, T>
+where
+    R: Copy + for<'r> DeserializeSeed<'r, Value = T>,
+{
     type Value = Value;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
@@ -44,7 +54,10 @@ impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for Node<'_, '_> {
+impl<'de, R, T> Visitor<'de> for Node<'_, '_, R, T>
+where
+    R: Copy + for<'r> DeserializeSeed<'r, Value = T>,
+{
     type Value = Value;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -81,7 +94,7 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let Some((head, rest)) = self.path.split_first() else {
-            while let Some(record) = seq.next_element::<Value>()? {
+            while let Some(record) = seq.next_element_seed(self.record)? {
                 (self.on_record)(record);
             }
             return Ok(Value::Array(Vec::new()));
@@ -92,6 +105,7 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
             let item = if index == Some(items.len()) {
                 seq.next_element_seed(Node {
                     path: rest,
+                    record: self.record,
                     on_record: &mut *self.on_record,
                 })?
             } else {
@@ -116,6 +130,7 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
                     }
                     map.next_value_seed(Node {
                         path: rest,
+                        record: self.record,
                         on_record: &mut *self.on_record,
                     })?
                 }
@@ -129,14 +144,18 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
 
 #[cfg(test)]
 mod tests {
+    use std::marker::PhantomData;
+
     use serde_json::json;
 
     use super::*;
 
     fn records(body: &str, path: &str) -> Result<(Vec<Value>, Value), String> {
         let mut seen = Vec::new();
-        let rest = parse_records(body.as_bytes(), path, &mut |r| seen.push(r))
-            .map_err(|e| e.to_string())?;
+        let rest = parse_records(body.as_bytes(), path, PhantomData::<Value>, &mut |r| {
+            seen.push(r)
+        })
+        .map_err(|e| e.to_string())?;
         Ok((seen, rest))
     }
 

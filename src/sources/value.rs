@@ -16,7 +16,8 @@ pub fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(value, step)
 }
 
-fn step<'a>(current: &'a Value, segment: &str) -> Option<&'a Value> {
+/// One segment of a dotted path: an object key or an array index.
+pub fn step<'a>(current: &'a Value, segment: &str) -> Option<&'a Value> {
     match current {
         Value::Object(map) => map.get(segment),
         Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),

@@ -140,9 +140,11 @@ fn flatten(e: TransactionError<StoreError>) -> StoreError {
     }
 }
 
-/// sled's page cache (its default is 1 GiB). Passes read whole trees in key order, so a large
-/// cache buys little, and the daemon's idle memory target (docs/BENCHMARKS.md) is 16 MB.
-const CACHE_BYTES: u64 = 8 << 20;
+/// sled's page cache (its default is 1 GiB). Passes read whole trees in key order, so a cache
+/// buys them nothing: with 100k people, reading every tree was no faster with 8 MiB than with
+/// 1 MiB, and held 28 MB more afterwards (`cargo bench --bench measure -- store`,
+/// docs/BENCHMARKS.md). sled counts a page's size on disk, and keeps several times that in memory.
+const CACHE_BYTES: u64 = 1 << 20;
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
