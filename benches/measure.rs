@@ -6,7 +6,8 @@
 //! cargo bench --bench measure -- daemon 10000 60      # `lintel run`: READY time, idle RSS/CPU,
 //!                                                     # sync-now time and peak RSS
 //! cargo bench --bench measure -- store 100000         # the store's own memory once every tree
-//!                                                     # the daemon reads has been read
+//!                                                     # the daemon reads has been read; the
+//!                                                     # time to convert it from schema 1
 //! cargo bench --bench measure -- latency tcp 100      # PMS change → controller applied, 1 s poll
 //! cargo bench --bench measure -- latency rtu 100      #   (also mqtt)
 //! cargo bench --bench measure -- rtu 19200            # RTU throughput vs the line-rate ceiling
@@ -71,6 +72,7 @@ fn main() {
         Some("daemon") => rt.block_on(daemon(num(1, 10_000), num(2, 60), num(3, 5))),
         Some("store") => rt.block_on(store(num(1, 100_000))),
         Some("store-read") => store_read(Path::new(arg(1).expect("a store path")), &args[2..]),
+        Some("store-open") => store_open(Path::new(arg(1).expect("a store path"))),
         Some("latency") => rt.block_on(latency(arg(1).unwrap_or("tcp"), num(2, 100))),
         Some("rtu") => rt.block_on(rtu(num(1, 19_200) as u32, num(2, 0))),
         Some("revocation") => rt.block_on(revocation(arg(1) == Some("down"), num(2, 50))),
@@ -401,6 +403,42 @@ async fn store(n: usize) {
         .status()
         .expect("run store-read");
     assert!(status.success(), "store-read failed: {status}");
+    downgrade_to_schema_1(&config.store.path);
+    let status = std::process::Command::new(std::env::current_exe().expect("this program"))
+        .arg("store-open")
+        .arg(&config.store.path)
+        .status()
+        .expect("run store-open");
+    assert!(status.success(), "store-open failed: {status}");
+}
+
+/// Rewrites the store's people as lintel before schema 2 wrote them (JSON), and its schema
+/// version as 1, so that the next `Store::open` converts them.
+fn downgrade_to_schema_1(path: &Path) {
+    let people = Store::open(path).expect("store").people().expect("people");
+    let db = sled::open(path).expect("raw store");
+    let tree = db.open_tree("people").expect("people tree");
+    // Both in key order, so the n-th key is the n-th person's.
+    let keys: Vec<_> = tree.iter().keys().map(|k| k.expect("key")).collect();
+    assert_eq!(keys.len(), people.len());
+    for (key, person) in keys.into_iter().zip(&people) {
+        let json = serde_json::to_vec(person).expect("person as JSON");
+        tree.insert(key, json).expect("raw insert");
+    }
+    let meta = db.open_tree("meta").expect("meta tree");
+    meta.insert("schema_version", b"1").expect("raw insert");
+    db.flush().expect("raw flush");
+}
+
+/// Opens (and so converts) a schema-1 store in a fresh process, as a daemon upgraded in place
+/// does before READY.
+fn store_open(path: &Path) {
+    let started = Instant::now();
+    let store = Store::open(path).expect("store");
+    let took = started.elapsed();
+    let people = store.people().expect("people").len();
+    one("store_schema_1_conversion", format!("{:.0} ms", ms(took)));
+    println!("converted {people} people");
 }
 
 /// Opens the store at `path` and reads every tree the daemon reads whole, reporting the

@@ -44,6 +44,7 @@ fi
 
 measure pure 10000
 measure daemon 10000 60 5
+measure store 10000
 for transport in tcp rtu mqtt; do
     measure latency "$transport" 100
 done
@@ -54,5 +55,6 @@ measure revocation down 50
 if [[ -n "${BIG:-}" ]]; then
     measure pure 100000
     measure daemon 100000 30 3
+    measure store 100000
 fi
 echo "== done: $out"
