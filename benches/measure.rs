@@ -15,7 +15,9 @@
 //! cargo bench --bench measure -- revocation down 50   #   with the PMS answering 503
 //! ```
 //!
-//! `scripts/measure.sh` runs them all. Every result line starts with `RESULT`.
+//! `scripts/measure.sh` runs them all. Every result line starts with `RESULT`. `daemon` runs the
+//! `lintel` built beside it, or the one `MEASURE_LINTEL` names (to compare two builds turn
+//! about on the same machine).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -194,7 +196,8 @@ async fn start_daemon(dir: &Path, config: &Path) -> (Child, Duration) {
     let notify = UnixDatagram::bind(&notify_path).expect("notify socket");
     let log = std::fs::File::create(dir.join("daemon.log")).expect("log file");
     let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_lintel"))
+    let lintel = std::env::var_os("MEASURE_LINTEL").unwrap_or(env!("CARGO_BIN_EXE_lintel").into());
+    let child = Command::new(lintel)
         .args(["run", "--config"])
         .arg(config)
         .env("NOTIFY_SOCKET", &notify_path)
@@ -354,6 +357,12 @@ async fn daemon(n: usize, idle_secs: usize, starts: usize) {
             took.push(t.elapsed().as_secs_f64() * 1000.0);
             cpu.push((cpu_ticks(pid) - ticks) as f64 / hz * 1000.0);
             peaks.push(status_kb(pid, "VmHWM") as f64 / 1024.0);
+            println!(
+                "sync-now {}: {:.1} ms, {:.0} ms CPU",
+                took.len(),
+                took[took.len() - 1],
+                cpu[cpu.len() - 1]
+            );
             let pass = &passes[0];
             assert!(
                 pass["ok"] == true

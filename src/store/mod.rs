@@ -9,7 +9,7 @@ mod model;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use lintel_hal::Change;
 use sled::Transactional;
@@ -70,6 +70,9 @@ pub struct Store {
     /// in from disk past the cache), and STATUS= asks every few seconds: at 10k people the
     /// recount was most of the idle daemon's CPU.
     counted: Arc<std::sync::Mutex<Counted>>,
+    /// How many people the last whole read found. sled cannot tell without walking the tree,
+    /// and growing a `Vec` of every person step by step was ~4 % of a 10k pass.
+    people_read: Arc<AtomicUsize>,
 }
 
 #[derive(Debug, Default)]
@@ -171,6 +174,7 @@ impl Store {
             generation: Arc::default(),
             people_generation: Arc::default(),
             counted: Arc::default(),
+            people_read: Arc::default(),
             db,
         };
         match store.meta.get(SCHEMA_KEY)? {
@@ -280,7 +284,12 @@ impl Store {
     }
 
     pub fn people(&self) -> Result<Vec<Person>, StoreError> {
-        self.each_person().collect()
+        let mut people = Vec::with_capacity(self.people_read.load(Ordering::Relaxed));
+        for person in self.each_person() {
+            people.push(person?);
+        }
+        self.people_read.store(people.len(), Ordering::Relaxed);
+        Ok(people)
     }
 
     /// Every person, decoded one at a time: for a walk that keeps none of them (at 100k people

@@ -9,15 +9,15 @@ use crate::store::Person;
 
 /// Who a record belongs to.
 #[derive(Debug)]
-pub enum Candidate {
+pub enum Candidate<'a> {
     /// Already linked to this source's record (by the match key).
-    Linked(Person),
+    Linked(&'a Person),
     /// A local person matching first name, last name and email exactly: link them.
-    Exact(Person),
+    Exact(&'a Person),
     /// An exact match who already belongs to another source record: a duplicate.
-    Claimed(Person),
+    Claimed(&'a Person),
     /// A local person who resembles the record; a human decides. The string says how.
-    Partial(Person, String),
+    Partial(&'a Person, String),
     /// Nobody; `shares_email_with` names a person of the same source with the same email
     /// (roommates), who is kept alongside.
     None { shares_email_with: Option<String> },
@@ -137,7 +137,7 @@ impl<'a> Index<'a> {
     }
 }
 
-pub fn find(pass: &Pass<'_>, record: &SourceRecord) -> Candidate {
+pub fn find<'a>(pass: &Pass<'a>, record: &SourceRecord) -> Candidate<'a> {
     let index = &pass.index;
     let email = record.email.as_deref();
     let unit = record.unit.as_deref();
@@ -160,7 +160,7 @@ pub fn find(pass: &Pass<'_>, record: &SourceRecord) -> Candidate {
         }),
     });
     if let Some(person) = by_key {
-        return Candidate::Linked(person.clone());
+        return Candidate::Linked(person);
     }
 
     if let Some(email) = email {
@@ -170,9 +170,9 @@ pub fn find(pass: &Pass<'_>, record: &SourceRecord) -> Candidate {
             .find(|p| same_name(p, record));
         if let Some(p) = exact {
             return if p.link.is_none() {
-                Candidate::Exact(p.clone())
+                Candidate::Exact(p)
             } else {
-                Candidate::Claimed(p.clone())
+                Candidate::Claimed(p)
             };
         }
     }
@@ -204,7 +204,7 @@ pub fn find(pass: &Pass<'_>, record: &SourceRecord) -> Candidate {
                 record.email.as_deref().unwrap_or("none")
             )
         };
-        return Candidate::Partial(p.clone(), how);
+        return Candidate::Partial(p, how);
     }
     Candidate::None {
         shares_email_with: email.and_then(|e| {

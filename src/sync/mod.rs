@@ -87,11 +87,9 @@ impl Pass<'_> {
         );
     }
 
-    fn current(&self, person: &Person) -> Person {
-        self.changed
-            .get(&person.id)
-            .cloned()
-            .unwrap_or_else(|| person.clone())
+    /// The person as this pass has them so far.
+    fn current<'p>(&'p self, person: &'p Person) -> &'p Person {
+        self.changed.get(&person.id).unwrap_or(person)
     }
 
     fn carries_access(&self, status: &str) -> bool {
@@ -210,7 +208,7 @@ pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<
                     continue;
                 }
                 claimed.insert(person.id.clone(), ext);
-                update_linked(&mut pass, &person, &record, notes);
+                update_linked(&mut pass, person, &record, notes);
             }
             found => take_in_new(&mut pass, found, &record, notes),
         }
@@ -277,7 +275,7 @@ fn update_linked(pass: &mut Pass<'_>, person: &Person, record: &SourceRecord, no
         // Excluding someone already synced is how an administrator takes them out: their
         // access goes like any other disable, so the mass-change guard counts it.
         if person.excluded.as_deref() != Some(value) {
-            let mut gone = pass.current(person);
+            let mut gone = pass.current(person).clone();
             let first = gone.excluded.is_none();
             gone.excluded = Some(value.to_string());
             gone.updated_at = pass.input.now;
@@ -305,7 +303,6 @@ fn update_linked(pass: &mut Pass<'_>, person: &Person, record: &SourceRecord, no
         );
         return;
     }
-    let mut updated = pass.current(person);
     let mut record = Cow::Borrowed(record);
     let mut reasons = notes;
     if let (Some(old), Some(new)) = (person.email.clone(), record.email.clone())
@@ -333,18 +330,22 @@ fn update_linked(pass: &mut Pass<'_>, person: &Person, record: &SourceRecord, no
             pass.log(Outcome::Flagged, &person.id, ext, message);
         }
     }
+    // Borrowed until something changes: most records of most passes change nothing.
+    let mut updated = Cow::Borrowed(pass.current(person));
     let mut changed = apply_source_fields(&mut updated, &record);
     if updated.link.as_ref().is_none_or(|l| l.external_id != ext) {
-        updated.link = Some(SourceLink {
+        updated.to_mut().link = Some(SourceLink {
             source: pass.input.source.to_string(),
             external_id: ext.to_string(),
         });
         changed.push("external id");
     }
-    if updated.excluded.take().is_some() {
+    if updated.excluded.is_some() {
+        updated.to_mut().excluded = None;
         changed.push("no longer excluded");
     }
     if !updated.at_source {
+        let updated = updated.to_mut();
         updated.at_source = true;
         updated.removed_at = None;
         changed.push("listed again at source");
@@ -352,6 +353,7 @@ fn update_linked(pass: &mut Pass<'_>, person: &Person, record: &SourceRecord, no
     if changed.is_empty() {
         return;
     }
+    let mut updated = updated.into_owned();
     updated.updated_at = pass.input.now;
     reasons.insert(
         0,
@@ -369,7 +371,12 @@ fn record_with_email(record: &SourceRecord, email: &str) -> SourceRecord {
     }
 }
 
-fn take_in_new(pass: &mut Pass<'_>, found: Candidate, record: &SourceRecord, notes: Vec<String>) {
+fn take_in_new(
+    pass: &mut Pass<'_>,
+    found: Candidate<'_>,
+    record: &SourceRecord,
+    notes: Vec<String>,
+) {
     let source = pass.input.source;
     let ext = record.external_id.as_str();
     if let Some(why) = ineligible(pass, record) {
@@ -391,8 +398,9 @@ fn take_in_new(pass: &mut Pass<'_>, found: Candidate, record: &SourceRecord, not
     match found {
         Candidate::Linked(_) => {}
         Candidate::Exact(local) => {
-            let mut linked = pass.current(&local);
+            let mut linked = Cow::Owned(pass.current(local).clone());
             apply_source_fields(&mut linked, record);
+            let mut linked = linked.into_owned();
             linked.link = Some(SourceLink {
                 source: source.to_string(),
                 external_id: ext.to_string(),
@@ -512,7 +520,7 @@ fn disable_absent(pass: &mut Pass<'_>, listed: &HashSet<&str>) {
 
 /// A new person owned by `source`'s record `r`.
 pub fn new_person(id: String, source: &str, r: &SourceRecord, now: Timestamp) -> Person {
-    let mut person = Person {
+    let mut person = Cow::Owned(Person {
         id,
         link: Some(SourceLink {
             source: source.to_string(),
@@ -542,18 +550,19 @@ pub fn new_person(id: String, source: &str, r: &SourceRecord, now: Timestamp) ->
         excluded: None,
         created_at: now,
         updated_at: now,
-    };
+    });
     apply_source_fields(&mut person, r);
-    person
+    person.into_owned()
 }
 
 /// Overwrites the source-owned fields; returns the names of those that changed.
-pub fn apply_source_fields(p: &mut Person, r: &SourceRecord) -> Vec<&'static str> {
+/// A borrowed person is copied only if a field differs.
+pub fn apply_source_fields(p: &mut Cow<'_, Person>, r: &SourceRecord) -> Vec<&'static str> {
     let mut changed = Vec::new();
     macro_rules! take {
         ($field:ident) => {
             if p.$field != r.$field {
-                p.$field = r.$field.clone();
+                p.to_mut().$field = r.$field.clone();
                 changed.push(stringify!($field));
             }
         };

@@ -1,5 +1,7 @@
 //! Resolving alerts: the review queue's `--link`, `--create` and `--ignore`.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Engine, EngineError};
@@ -71,14 +73,16 @@ impl Engine {
             }
             (AlertKind::Duplicate, ReviewAction::Ignore) => format!("alert {id} dismissed"),
             (AlertKind::PartialMatch { record, candidate }, ReviewAction::Link) => {
-                let mut person = self.resolve_person(candidate)?;
+                let person = self.resolve_person(candidate)?;
                 if let Some(link) = &person.link {
                     return Err(EngineError::Refused(format!(
                         "{} is already linked to {link}; resolve with --create or --ignore",
                         person.id
                     )));
                 }
+                let mut person = Cow::Owned(person);
                 apply_source_fields(&mut person, record);
+                let mut person = person.into_owned();
                 person.link = Some(SourceLink {
                     source: source.clone(),
                     external_id: ext.clone(),
