@@ -140,7 +140,7 @@ pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<
     // Ids listed more than once and already reported.
     let mut applied: HashSet<&str> = HashSet::new();
     // Which record claimed each person this pass: a second claim is a duplicate.
-    let mut claimed: HashMap<String, &str> = HashMap::with_capacity(input.pull.records.len());
+    let mut claimed: HashMap<&str, &str> = HashMap::with_capacity(input.pull.records.len());
 
     for skipped in &input.pull.skipped {
         let subject = skipped
@@ -195,7 +195,7 @@ pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<
         let (record, notes) = normalise(raw, &input.policy.units, input.country, stored_phone);
         match correlate::find(&pass, &record) {
             Candidate::Linked(person) => {
-                if let Some(first) = claimed.get(&person.id) {
+                if let Some(first) = claimed.get(person.id.as_str()) {
                     let message = format!(
                         "records {first} and {ext} of `{}` both match {}; {ext} was not applied",
                         input.source, person.id
@@ -207,7 +207,7 @@ pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<
                     pass.log(Outcome::Flagged, &id, ext, message);
                     continue;
                 }
-                claimed.insert(person.id.clone(), ext);
+                claimed.insert(&person.id, ext);
                 update_linked(&mut pass, person, &record, notes);
             }
             found => take_in_new(&mut pass, found, &record, notes),
