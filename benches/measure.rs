@@ -354,15 +354,17 @@ async fn daemon(n: usize, idle_secs: usize, starts: usize) {
             let passes = request(&socket, &Request::SyncNow { dry_run: false })
                 .await
                 .expect("sync-now");
-            took.push(t.elapsed().as_secs_f64() * 1000.0);
-            cpu.push((cpu_ticks(pid) - ticks) as f64 / hz * 1000.0);
-            peaks.push(status_kb(pid, "VmHWM") as f64 / 1024.0);
-            println!(
-                "sync-now {}: {:.1} ms, {:.0} ms CPU",
-                took.len(),
-                took[took.len() - 1],
-                cpu[cpu.len() - 1]
+            let (wall_ms, cpu_ms) = (
+                t.elapsed().as_secs_f64() * 1000.0,
+                (cpu_ticks(pid) - ticks) as f64 / hz * 1000.0,
             );
+            println!(
+                "sync-now {}: {wall_ms:.1} ms, {cpu_ms:.0} ms CPU",
+                took.len() + 1
+            );
+            took.push(wall_ms);
+            cpu.push(cpu_ms);
+            peaks.push(status_kb(pid, "VmHWM") as f64 / 1024.0);
             let pass = &passes[0];
             assert!(
                 pass["ok"] == true

@@ -305,11 +305,12 @@ fn update_linked(pass: &mut Pass<'_>, person: &Person, record: &SourceRecord, no
     }
     let mut record = Cow::Borrowed(record);
     let mut reasons = notes;
-    if let (Some(old), Some(new)) = (person.email.clone(), record.email.clone())
+    if let (Some(old), Some(new)) = (person.email.as_deref(), record.email.as_deref())
         && old != new
     {
+        let new = new.to_string();
         // A changed email is how accounts get hijacked or merged by mistake: hold that field.
-        record.to_mut().email = Some(old.clone());
+        record.to_mut().email = Some(old.to_string());
         let ignored = pass.input.alerts.iter().any(|a| {
             matches!(&a.kind, AlertKind::EmailMismatch { new_email, .. } if *new_email == new)
                 && a.person.as_deref() == Some(person.id.as_str())
@@ -398,7 +399,7 @@ fn take_in_new(
     match found {
         Candidate::Linked(_) => {}
         Candidate::Exact(local) => {
-            let mut linked = Cow::Owned(pass.current(local).clone());
+            let mut linked = Cow::Borrowed(pass.current(local));
             apply_source_fields(&mut linked, record);
             let mut linked = linked.into_owned();
             linked.link = Some(SourceLink {
