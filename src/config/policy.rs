@@ -135,16 +135,12 @@ impl Default for UnitRules {
 impl UnitRules {
     pub fn canonical(&self, unit: &str) -> String {
         let mut rest = unit.trim();
-        loop {
-            let lower = rest.to_lowercase();
-            let Some(prefix) = self
-                .strip_prefixes
-                .iter()
-                .find(|p| !p.is_empty() && lower.starts_with(&p.to_lowercase()))
-            else {
-                break;
-            };
-            let after = &rest[prefix.len()..];
+        while let Some((prefix, after)) = self
+            .strip_prefixes
+            .iter()
+            .filter(|p| !p.is_empty())
+            .find_map(|p| Some((p, strip_prefix_ignoring_case(rest, p)?)))
+        {
             // A word prefix must end at a separator ("Apt 12", "Apt.12"), not inside a word.
             let word = prefix.chars().all(char::is_alphanumeric);
             if word && after.chars().next().is_some_and(char::is_alphabetic) {
@@ -158,6 +154,20 @@ impl UnitRules {
         }
         out
     }
+}
+
+/// `text` after `prefix`, letters compared one by one in lower case; `None` when it does not
+/// start with it. Char by char, because a lower-cased letter can take more or fewer bytes than
+/// the letter ("K", the Kelvin sign, is three bytes; "k" one): the rest is cut at `text`'s own
+/// boundaries.
+fn strip_prefix_ignoring_case<'t>(text: &'t str, prefix: &str) -> Option<&'t str> {
+    let mut chars = text.chars();
+    for p in prefix.chars() {
+        if !chars.next()?.to_lowercase().eq(p.to_lowercase()) {
+            return None;
+        }
+    }
+    Some(chars.as_str())
 }
 
 #[cfg(test)]
@@ -182,6 +192,22 @@ mod tests {
         assert_eq!(
             rules.canonical("Nordwing 3"),
             "NORDWING3",
+            "a word starting like a prefix stays"
+        );
+    }
+
+    #[test]
+    fn a_prefix_is_matched_letter_by_letter_whatever_the_bytes() {
+        let rules = UnitRules {
+            strip_prefixes: vec!["k".into(), "bâtiment".into()],
+            ..UnitRules::default()
+        };
+        // The Kelvin sign lower-cases to a one-byte "k": the rest is cut after its three bytes.
+        assert_eq!(rules.canonical("\u{212A} 12"), "12");
+        assert_eq!(rules.canonical("BÂTIMENT 3"), "3");
+        assert_eq!(
+            rules.canonical("kö 3"),
+            "KÖ3",
             "a word starting like a prefix stays"
         );
     }

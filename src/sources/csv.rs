@@ -233,7 +233,7 @@ pub fn parse_roster(bytes: &[u8], status_map: &StatusMap) -> Result<Pull, String
             host: cell("host"),
             doors: cell("doors"),
         };
-        pull.take(index, occupant(cell("occupant_type").as_deref()), &raw);
+        pull.take(index, occupant(cell("occupant_type").as_deref()), raw);
     }
     Ok(pull)
 }

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{SkippedRecord, SourceRecord, VisitorRecord};
 
+/// Why a record without an external id is skipped.
+const NO_ID: &str = "external_id: missing or empty";
+
 /// The raw text of one record's fields, as read by an adapter (untrimmed; `None` when the field
 /// is absent or null).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,28 +103,45 @@ impl RawFields {
     /// the email is trimmed and lower-cased (empty → `None`); phone, unit and building are trimmed
     /// (empty → `None`); the status is required, trimmed and lower-cased; dates are `YYYY-MM-DD` or
     /// `MM/DD/YYYY` (empty → `None`).
-    pub fn normalise(&self, index: usize) -> Result<SourceRecord, SkippedRecord> {
-        let (id, skip) = self.identified(index)?;
-        let Some(status) = non_empty(self.status.as_deref()) else {
+    pub fn normalise(self, index: usize) -> Result<SourceRecord, SkippedRecord> {
+        // By value: most fields arrive trimmed and lower-cased already and are moved, not
+        // copied again (a sixth of taking a record in, by callgrind; docs/BENCHMARKS.md).
+        let Some(id) = non_empty_owned(self.external_id) else {
+            return Err(SkippedRecord {
+                index,
+                external_id: None,
+                reason: NO_ID.to_string(),
+            });
+        };
+        let skip = |reason: String| SkippedRecord {
+            index,
+            external_id: Some(id.clone()),
+            reason,
+        };
+        let Some(status) = non_empty_owned(self.status) else {
             return Err(skip("status: missing or empty".to_string()));
         };
-        let date = |field: &str, value: &Option<String>| {
+        let date = |field: &str, value: Option<String>| {
             parse_optional_date(value.as_deref())
                 .map_err(|reason| skip(format!("{field}: {reason}")))
         };
+        let lease_start = date("lease_start", self.lease_start)?;
+        let lease_end = date("lease_end", self.lease_end)?;
+        let move_in = date("move_in", self.move_in)?;
+        let move_out = date("move_out", self.move_out)?;
         Ok(SourceRecord {
             external_id: id,
-            first_name: trimmed(self.first_name.as_deref()),
-            last_name: trimmed(self.last_name.as_deref()),
-            email: normalise_email(self.email.as_deref()),
-            phone: non_empty(self.phone.as_deref()),
-            unit: non_empty(self.unit.as_deref()),
-            building: non_empty(self.building.as_deref()),
-            status: status.to_lowercase(),
-            lease_start: date("lease_start", &self.lease_start)?,
-            lease_end: date("lease_end", &self.lease_end)?,
-            move_in: date("move_in", &self.move_in)?,
-            move_out: date("move_out", &self.move_out)?,
+            first_name: non_empty_owned(self.first_name).unwrap_or_default(),
+            last_name: non_empty_owned(self.last_name).unwrap_or_default(),
+            email: non_empty_owned(self.email).map(lower_case),
+            phone: non_empty_owned(self.phone),
+            unit: non_empty_owned(self.unit),
+            building: non_empty_owned(self.building),
+            status: lower_case(status),
+            lease_start,
+            lease_end,
+            move_in,
+            move_out,
         })
     }
 }
@@ -140,7 +160,7 @@ impl RawFields {
         };
         match self.external_id() {
             Some(id) => Ok((id, skip)),
-            None => Err(skip("external_id: missing or empty".to_string())),
+            None => Err(skip(NO_ID.to_string())),
         }
     }
 
@@ -196,9 +216,27 @@ pub fn non_empty(value: Option<&str>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Trimmed and lower-cased; absent or blank → `None`.
-pub fn normalise_email(value: Option<&str>) -> Option<String> {
-    non_empty(value).map(|v| v.to_lowercase())
+/// [`non_empty`], keeping the string when it has nothing to trim.
+fn non_empty_owned(value: Option<String>) -> Option<String> {
+    let value = value?;
+    match value.trim() {
+        "" => None,
+        trimmed if trimmed.len() == value.len() => Some(value),
+        trimmed => Some(trimmed.to_string()),
+    }
+}
+
+/// Lower case, keeping the string when it has no upper-case letter (ASCII without one is
+/// checked; anything else is lower-cased).
+fn lower_case(value: String) -> String {
+    if value
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
+        value
+    } else {
+        value.to_lowercase()
+    }
 }
 
 /// A date as `YYYY-MM-DD` or `MM/DD/YYYY` (month and day may have one digit); absent or blank →
@@ -354,6 +392,22 @@ mod tests {
         assert_eq!(record.status, "current");
         assert_eq!(record.lease_start, Some(date(2025, 1, 1)));
         assert_eq!(record.move_out, None);
+    }
+
+    #[test]
+    fn normalise_keeps_what_is_already_clean_and_lowercases_any_letter() {
+        let record = RawFields {
+            external_id: Some("R-2".into()),
+            first_name: Some("Zoë".into()),
+            email: Some("ÉVA@exemple.fr".into()),
+            status: Some("notice".into()),
+            ..RawFields::default()
+        }
+        .normalise(1)
+        .expect("valid");
+        assert_eq!(record.first_name, "Zoë");
+        assert_eq!(record.email.as_deref(), Some("éva@exemple.fr"));
+        assert_eq!(record.status, "notice");
     }
 
     #[test]

@@ -536,7 +536,7 @@ impl JsonSource {
             super::stream::parse_records(body, &self.records, &self.picker, &mut |item| {
                 let index = first_index + count;
                 match self.raw(index, &item) {
-                    Ok((kind, raw)) => pull.take(index, kind, &raw),
+                    Ok((kind, raw)) => pull.take(index, kind, raw),
                     Err(skipped) => pull.skipped.push(skipped),
                 }
                 count += 1;

@@ -140,7 +140,7 @@ impl Pull {
         &mut self,
         index: usize,
         kind: Result<fields::Occupant, String>,
-        raw: &fields::RawFields,
+        raw: fields::RawFields,
     ) {
         let read = match kind {
             Ok(fields::Occupant::Resident) => raw.normalise(index).map(|r| self.records.push(r)),
