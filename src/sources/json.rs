@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::fields::{Occupant, RawFields, StatusMap, occupant};
 use super::http::{HttpClient, HttpSettings, secret_header};
-use super::pick::{Picked, Picker};
+use super::pick::{PickPath, Picked, Picker};
 use super::value::{kind, lookup};
 use super::{Pull, PullKind, Schedule, SkippedRecord, Source, SourceError};
 use crate::config::secret::{Secret, SecretRef};
@@ -382,9 +382,10 @@ pub struct JsonSource {
     records: String,
     since_param: Option<String>,
     paging: Paging,
-    fields: FieldMap,
     /// Reads each record only at the keys `fields` maps.
     picker: Picker,
+    /// Every field's path in `picker`, in [`FieldMap::paths`]' order.
+    fields: [PickPath; 17],
     status_map: StatusMap,
 }
 
@@ -402,7 +403,7 @@ impl fmt::Debug for JsonSource {
             )
             .field("records", &self.records)
             .field("paging", &self.paging.style)
-            .field("fields", &self.fields)
+            .field("fields", &self.fields.each_ref().map(|p| p.text.as_str()))
             .finish_non_exhaustive()
     }
 }
@@ -446,6 +447,7 @@ impl JsonSource {
             _ => None,
         };
         let http = HttpClient::new(&config.url, &config.http).map_err(config_error)?;
+        let picker = Picker::new(config.fields.paths());
         Ok(JsonSource {
             name: config.name.clone(),
             url: config.url.clone(),
@@ -454,8 +456,8 @@ impl JsonSource {
             records: config.records.trim().to_string(),
             since_param: config.since_param.clone(),
             paging: config.paging.clone(),
-            fields: config.fields.clone(),
-            picker: Picker::new(config.fields.paths()),
+            fields: config.fields.paths().map(|path| picker.path(path)),
+            picker,
             status_map: config.status_map.clone(),
         })
     }
@@ -560,10 +562,27 @@ impl JsonSource {
         index: usize,
         item: &Picked,
     ) -> Result<(Result<Occupant, String>, RawFields), SkippedRecord> {
-        let f = &self.fields;
-        let at = |path: &str| self.picker.get(item, path);
+        let [
+            external_id,
+            first_name,
+            last_name,
+            email,
+            phone,
+            unit,
+            building,
+            status,
+            lease_start,
+            lease_end,
+            move_in,
+            move_out,
+            occupant_type,
+            valid_from,
+            valid_to,
+            host,
+            doors,
+        ] = &self.fields;
         // The id first, so that every later skip can name it.
-        let id = read(at, "external_id", &f.external_id, Leniency::Number);
+        let id = read(item, "external_id", external_id, Leniency::Number);
         let external_id = id
             .as_ref()
             .ok()
@@ -579,27 +598,26 @@ impl JsonSource {
                 item.kind()
             )));
         }
-        let text = |field: &str, path: &str| read(at, field, path, Leniency::Strict);
-        let text_or_number = |field: &str, path: &str| read(at, field, path, Leniency::Number);
+        let text = |field: &str, path: &PickPath| read(item, field, path, Leniency::Strict);
+        let text_or_number =
+            |field: &str, path: &PickPath| read(item, field, path, Leniency::Number);
         let raw = RawFields {
             external_id: id.map_err(skip)?,
-            first_name: text("first_name", &f.first_name).map_err(skip)?,
-            last_name: text("last_name", &f.last_name).map_err(skip)?,
-            email: text("email", &f.email).map_err(skip)?,
-            phone: text_or_number("phone", &f.phone).map_err(skip)?,
-            unit: text_or_number("unit", &f.unit).map_err(skip)?,
-            building: text_or_number("building", &f.building).map_err(skip)?,
-            status: self
-                .status_map
-                .apply(text("status", &f.status).map_err(skip)?),
-            lease_start: text("lease_start", &f.lease_start).map_err(skip)?,
-            lease_end: text("lease_end", &f.lease_end).map_err(skip)?,
-            move_in: text("move_in", &f.move_in).map_err(skip)?,
-            move_out: text("move_out", &f.move_out).map_err(skip)?,
-            valid_from: text("valid_from", &f.valid_from).map_err(skip)?,
-            valid_to: text("valid_to", &f.valid_to).map_err(skip)?,
-            host: text_or_number("host", &f.host).map_err(skip)?,
-            doors: match at(&f.doors) {
+            first_name: text("first_name", first_name).map_err(skip)?,
+            last_name: text("last_name", last_name).map_err(skip)?,
+            email: text("email", email).map_err(skip)?,
+            phone: text_or_number("phone", phone).map_err(skip)?,
+            unit: text_or_number("unit", unit).map_err(skip)?,
+            building: text_or_number("building", building).map_err(skip)?,
+            status: self.status_map.apply(text("status", status).map_err(skip)?),
+            lease_start: text("lease_start", lease_start).map_err(skip)?,
+            lease_end: text("lease_end", lease_end).map_err(skip)?,
+            move_in: text("move_in", move_in).map_err(skip)?,
+            move_out: text("move_out", move_out).map_err(skip)?,
+            valid_from: text("valid_from", valid_from).map_err(skip)?,
+            valid_to: text("valid_to", valid_to).map_err(skip)?,
+            host: text_or_number("host", host).map_err(skip)?,
+            doors: match doors.get(item) {
                 Some(Value::Array(names)) => Some(
                     names
                         .iter()
@@ -608,10 +626,10 @@ impl JsonSource {
                         .ok_or_else(|| skip("doors: expected names (strings)".to_string()))?
                         .join(";"),
                 ),
-                _ => text("doors", &f.doors).map_err(skip)?,
+                _ => text("doors", doors).map_err(skip)?,
             },
         };
-        let kind = text("occupant_type", &f.occupant_type)
+        let kind = text("occupant_type", occupant_type)
             .map_err(skip)
             .map(|word| occupant(word.as_deref()))?;
         Ok((kind, raw))
@@ -856,22 +874,22 @@ enum Leniency {
 /// Reads the field at `path`, which `at` finds in the record: `Ok(None)` when absent or null
 /// (or when the path is empty, i.e. not mapped); `Err` with a reason naming the field when it
 /// has the wrong type.
-fn read<'r>(
-    at: impl Fn(&str) -> Option<&'r Value>,
+fn read(
+    item: &Picked,
     field: &str,
-    path: &str,
+    path: &PickPath,
     leniency: Leniency,
 ) -> Result<Option<String>, String> {
-    match at(path) {
+    match path.get(item) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Number(n)) if matches!(leniency, Leniency::Number) => Ok(Some(n.to_string())),
         Some(other) => Err(format!(
             "{}: expected {}, found {}",
-            if path == field {
+            if path.text == field {
                 field.to_string()
             } else {
-                format!("{field} ({path})")
+                format!("{field} ({})", path.text)
             },
             match leniency {
                 Leniency::Strict => "a string",
