@@ -8,9 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{SkippedRecord, SourceRecord, VisitorRecord};
 
-/// Why a record without an external id is skipped.
-const NO_ID: &str = "external_id: missing or empty";
-
 /// The raw text of one record's fields, as read by an adapter (untrimmed; `None` when the field
 /// is absent or null).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -103,21 +100,11 @@ impl RawFields {
     /// the email is trimmed and lower-cased (empty → `None`); phone, unit and building are trimmed
     /// (empty → `None`); the status is required, trimmed and lower-cased; dates are `YYYY-MM-DD` or
     /// `MM/DD/YYYY` (empty → `None`).
-    pub fn normalise(self, index: usize) -> Result<SourceRecord, SkippedRecord> {
+    pub fn normalise(mut self, index: usize) -> Result<SourceRecord, SkippedRecord> {
         // By value: most fields arrive trimmed and lower-cased already and are moved, not
         // copied again (a sixth of taking a record in, by callgrind; docs/BENCHMARKS.md).
-        let Some(id) = non_empty_owned(self.external_id) else {
-            return Err(SkippedRecord {
-                index,
-                external_id: None,
-                reason: NO_ID.to_string(),
-            });
-        };
-        let skip = |reason: String| SkippedRecord {
-            index,
-            external_id: Some(id.clone()),
-            reason,
-        };
+        let id = self.take_id(index)?;
+        let skip = |reason| skipped(index, &id, reason);
         let Some(status) = non_empty_owned(self.status) else {
             return Err(skip("status: missing or empty".to_string()));
         };
@@ -147,26 +134,19 @@ impl RawFields {
 }
 
 impl RawFields {
-    /// The record's external id (required), and how to skip the record for another reason.
-    fn identified(
-        &self,
-        index: usize,
-    ) -> Result<(String, impl Fn(String) -> SkippedRecord + use<>), SkippedRecord> {
-        let external_id = self.external_id();
-        let skip = move |reason: String| SkippedRecord {
+    /// The record's external id, required (trimmed, non-empty), moved out of the record.
+    fn take_id(&mut self, index: usize) -> Result<String, SkippedRecord> {
+        non_empty_owned(self.external_id.take()).ok_or_else(|| SkippedRecord {
             index,
-            external_id: external_id.clone(),
-            reason,
-        };
-        match self.external_id() {
-            Some(id) => Ok((id, skip)),
-            None => Err(skip(NO_ID.to_string())),
-        }
+            external_id: None,
+            reason: "external_id: missing or empty".to_string(),
+        })
     }
 
     /// Reads a visitor row found at `index`: it needs an external id, a name and a window.
-    pub fn visitor(&self, index: usize) -> Result<VisitorRecord, SkippedRecord> {
-        let (id, skip) = self.identified(index)?;
+    pub fn visitor(mut self, index: usize) -> Result<VisitorRecord, SkippedRecord> {
+        let id = self.take_id(index)?;
+        let skip = |reason| skipped(index, &id, reason);
         let name = format!(
             "{} {}",
             trimmed(self.first_name.as_deref()),
@@ -183,13 +163,15 @@ impl RawFields {
             None => Err(skip(format!("{field}: a visitor pass needs one"))),
             Some(text) => PassTime::parse(&text).map_err(|e| skip(format!("{field}: {e}"))),
         };
+        let from = time("valid_from", &self.valid_from)?;
+        let to = time("valid_to", &self.valid_to)?;
         Ok(VisitorRecord {
             external_id: id,
             name,
             unit: non_empty(self.unit.as_deref()),
             host: non_empty(self.host.as_deref()),
-            from: time("valid_from", &self.valid_from)?,
-            to: time("valid_to", &self.valid_to)?,
+            from,
+            to,
             doors: self
                 .doors
                 .as_deref()
@@ -200,6 +182,15 @@ impl RawFields {
                 .map(str::to_string)
                 .collect(),
         })
+    }
+}
+
+/// The record with external id `id`, found at `index`, skipped for `reason`.
+fn skipped(index: usize, id: &str, reason: String) -> SkippedRecord {
+    SkippedRecord {
+        index,
+        external_id: Some(id.to_string()),
+        reason,
     }
 }
 

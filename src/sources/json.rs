@@ -186,7 +186,7 @@ pub struct FieldMap {
 }
 
 impl FieldMap {
-    /// Every field's path, mapped or not.
+    /// Every field's path, mapped or not (`JsonSource::raw` names them in this order).
     fn paths(&self) -> [&str; 17] {
         [
             &self.external_id,
@@ -598,25 +598,26 @@ impl JsonSource {
                 item.kind()
             )));
         }
-        let text = |field: &str, path: &PickPath| read(item, field, path, Leniency::Strict);
+        let text =
+            |field: &str, path: &PickPath| read(item, field, path, Leniency::Strict).map_err(&skip);
         let text_or_number =
-            |field: &str, path: &PickPath| read(item, field, path, Leniency::Number);
+            |field: &str, path: &PickPath| read(item, field, path, Leniency::Number).map_err(&skip);
         let raw = RawFields {
             external_id: id.map_err(skip)?,
-            first_name: text("first_name", first_name).map_err(skip)?,
-            last_name: text("last_name", last_name).map_err(skip)?,
-            email: text("email", email).map_err(skip)?,
-            phone: text_or_number("phone", phone).map_err(skip)?,
-            unit: text_or_number("unit", unit).map_err(skip)?,
-            building: text_or_number("building", building).map_err(skip)?,
-            status: self.status_map.apply(text("status", status).map_err(skip)?),
-            lease_start: text("lease_start", lease_start).map_err(skip)?,
-            lease_end: text("lease_end", lease_end).map_err(skip)?,
-            move_in: text("move_in", move_in).map_err(skip)?,
-            move_out: text("move_out", move_out).map_err(skip)?,
-            valid_from: text("valid_from", valid_from).map_err(skip)?,
-            valid_to: text("valid_to", valid_to).map_err(skip)?,
-            host: text_or_number("host", host).map_err(skip)?,
+            first_name: text("first_name", first_name)?,
+            last_name: text("last_name", last_name)?,
+            email: text("email", email)?,
+            phone: text_or_number("phone", phone)?,
+            unit: text_or_number("unit", unit)?,
+            building: text_or_number("building", building)?,
+            status: self.status_map.apply(text("status", status)?),
+            lease_start: text("lease_start", lease_start)?,
+            lease_end: text("lease_end", lease_end)?,
+            move_in: text("move_in", move_in)?,
+            move_out: text("move_out", move_out)?,
+            valid_from: text("valid_from", valid_from)?,
+            valid_to: text("valid_to", valid_to)?,
+            host: text_or_number("host", host)?,
             doors: match doors.get(item) {
                 Some(Value::Array(names)) => Some(
                     names
@@ -626,12 +627,10 @@ impl JsonSource {
                         .ok_or_else(|| skip("doors: expected names (strings)".to_string()))?
                         .join(";"),
                 ),
-                _ => text("doors", doors).map_err(skip)?,
+                _ => text("doors", doors)?,
             },
         };
-        let kind = text("occupant_type", occupant_type)
-            .map_err(skip)
-            .map(|word| occupant(word.as_deref()))?;
+        let kind = text("occupant_type", occupant_type).map(|word| occupant(word.as_deref()))?;
         Ok((kind, raw))
     }
 
@@ -871,7 +870,7 @@ enum Leniency {
     Number,
 }
 
-/// Reads the field at `path`, which `at` finds in the record: `Ok(None)` when absent or null
+/// Reads the field at `path` of the record `item`: `Ok(None)` when absent or null
 /// (or when the path is empty, i.e. not mapped); `Err` with a reason naming the field when it
 /// has the wrong type.
 fn read(
