@@ -18,7 +18,7 @@ use jiff::{SignedDuration, Timestamp};
 use lintel::clock::ManualClock;
 use lintel::control::Request;
 use lintel::sources::fixtures::buildium::{self, BuildiumServer};
-use lintel::sources::fixtures::{DateHeader, Fault};
+use lintel::sources::fixtures::{DateHeader, Fault, Gate};
 use serde_json::{Value, json};
 
 /// Tenants 1001–1005 and 1011 have access in `buildium::tenants(20)`: cards 900–905.
@@ -225,6 +225,48 @@ async fn a_slow_drip_body_times_out_and_changes_nothing() {
     assert_eq!(passes[0]["ok"], true, "{passes}");
     let rest: Vec<u64> = s.cards.iter().copied().filter(|c| *c != 901).collect();
     wait_for_cards(&s.door, &rest).await;
+    s.daemon.stop().await;
+}
+
+/// A pass settles the records its people already hold while the listing is read. An
+/// administrator who decouples someone during that read is not written over by the pass (the
+/// people are read again), and the source is read again whole, since what was settled was
+/// judged against people as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_made_while_the_source_is_read_is_kept_and_the_source_read_again() {
+    let s = site("page_size = 50", Arc::new(lintel::clock::SystemClock)).await;
+    let store = &s.daemon.engine().store;
+    let before = s.server.common().requests();
+    assert_eq!(sync_now(s.path()).await[0]["ok"], true);
+    let one_pull = s.server.common().requests() - before;
+
+    s.move_out(1002, Timestamp::now());
+    let gate = Arc::new(Gate::default());
+    s.server.common().fault_next(Fault::Hold(gate.clone()));
+    let before = s.server.common().requests();
+    let dir = s.path().to_path_buf();
+    let pass = tokio::spawn(async move { sync_now(&dir).await });
+    gate.arrived().await;
+    let id = store
+        .person_by_external("buildium", "1002")
+        .expect("store")
+        .expect("person")
+        .id;
+    s.daemon
+        .engine()
+        .set_decoupled(&id, true)
+        .await
+        .expect("decouple");
+    gate.open();
+    let passes = pass.await.expect("pass");
+    assert_eq!(passes[0]["ok"], true, "{passes}");
+    let person = store.person(&id).expect("store").expect("person");
+    assert!(person.decoupled, "the administrator's edit stands");
+    assert_ne!(
+        person.status, "past",
+        "sync leaves a decoupled person alone"
+    );
+    assert_eq!(s.server.common().requests() - before, 2 * one_pull);
     s.daemon.stop().await;
 }
 

@@ -427,7 +427,7 @@ impl AppFolioSource {
         };
         for (index, row) in rows.iter().enumerate() {
             match v0_record(index, row, &known, &self.status_map) {
-                Ok(r) => pull.records.push(r),
+                Ok(r) => pull.push_resident(r),
                 Err(s) => pull.skipped.push(s),
             }
         }
@@ -442,7 +442,7 @@ impl Source for AppFolioSource {
             (PullKind::Changes { since }, Some(v0)) => self.changes(v0, since).await?,
             _ => self.full().await?,
         };
-        tracing::debug!(source = %self.name, records = pull.records.len(),
+        tracing::debug!(source = %self.name, records = pull.residents(),
             skipped = pull.skipped.len(), changes_only = pull.changes_only, "appfolio pulled");
         Ok(pull)
     }
@@ -502,7 +502,7 @@ pub fn parse_reports(
         let occupancy = id(row, "occupancy_id").ok().flatten();
         let lease = occupancy.as_ref().and_then(|o| roll.get(o).copied());
         match directory_record(index, row, lease, status_map) {
-            Ok(r) => pull.records.push(r),
+            Ok(r) => pull.push_resident(r),
             Err(s) => pull.skipped.push(s),
         }
     }

@@ -323,7 +323,7 @@ impl Source for BuildiumSource {
         }
         let mut pull = parse_tenants(&tenants);
         pull.changes_only = since.is_some();
-        tracing::debug!(source = %self.name, records = pull.records.len(),
+        tracing::debug!(source = %self.name, records = pull.residents(),
             skipped = pull.skipped.len(), changes_only = pull.changes_only, "buildium pulled");
         Ok(pull)
     }
@@ -334,7 +334,7 @@ pub fn parse_tenants(tenants: &[Value]) -> Pull {
     let mut pull = Pull::default();
     for (index, tenant) in tenants.iter().enumerate() {
         match tenant_record(index, tenant) {
-            Ok(record) => pull.records.push(record),
+            Ok(record) => pull.push_resident(record),
             Err(skipped) => pull.skipped.push(skipped),
         }
     }

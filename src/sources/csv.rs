@@ -121,7 +121,7 @@ impl Source for CsvSource {
         pull.changes_only = !self.full_snapshot;
         tracing::debug!(
             source = %self.name,
-            records = pull.records.len(),
+            records = pull.residents(),
             skipped = pull.skipped.len(),
             "csv source pulled"
         );

@@ -636,7 +636,7 @@ impl Source for EntrataSource {
         }
         let mut pull = parse_leases(&leases, &statuses);
         pull.changes_only = changes_only;
-        tracing::debug!(source = %self.name, records = pull.records.len(),
+        tracing::debug!(source = %self.name, records = pull.residents(),
             skipped = pull.skipped.len(), changes_only, "entrata pulled");
         Ok(pull)
     }

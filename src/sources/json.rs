@@ -846,7 +846,7 @@ impl Source for JsonSource {
                     pull.changes_only = since.is_some();
                     tracing::debug!(
                         source = %self.name,
-                        records = pull.records.len(),
+                        records = pull.residents(),
                         skipped = pull.skipped.len(),
                         changes_only = pull.changes_only,
                         "json source pulled"

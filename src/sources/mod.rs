@@ -11,6 +11,7 @@ pub mod http;
 pub mod json;
 pub mod pick;
 pub mod pms_clock;
+pub mod settle;
 mod stream;
 pub mod value;
 
@@ -127,11 +128,23 @@ pub struct SkippedRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pull {
     pub records: Vec<SourceRecord>,
+    /// Residents the pass's [`settle::settling`] scope found already applied as they stand,
+    /// kept by external id only.
+    pub settled: Vec<Settled>,
     /// Visitor passes listed alongside the residents (rows typed `visitor` or `guest`).
     pub visitors: Vec<VisitorRecord>,
     pub skipped: Vec<SkippedRecord>,
     /// Only records changed since the requested instant: someone absent from it has not left.
     pub changes_only: bool,
+}
+
+/// A resident listed exactly as lintel already holds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    pub external_id: String,
+    /// How many of the pull's `records` were listed before this one: the listing's order,
+    /// which decides which of two records claiming one person comes first.
+    pub before: usize,
 }
 
 impl Pull {
@@ -143,7 +156,7 @@ impl Pull {
         raw: fields::RawFields,
     ) {
         let read = match kind {
-            Ok(fields::Occupant::Resident) => raw.normalise(index).map(|r| self.records.push(r)),
+            Ok(fields::Occupant::Resident) => raw.normalise(index).map(|r| self.push_resident(r)),
             Ok(fields::Occupant::Visitor) => raw.visitor(index).map(|v| self.visitors.push(v)),
             Err(reason) => Err(SkippedRecord {
                 index,
@@ -154,6 +167,23 @@ impl Pull {
         if let Err(skipped) = read {
             self.skipped.push(skipped);
         }
+    }
+
+    /// Adds a resident: whole, or by id alone when it is settled.
+    pub fn push_resident(&mut self, record: SourceRecord) {
+        if settle::settled(&record) {
+            self.settled.push(Settled {
+                external_id: record.external_id,
+                before: self.records.len(),
+            });
+        } else {
+            self.records.push(record);
+        }
+    }
+
+    /// Residents listed, settled or not.
+    pub fn residents(&self) -> usize {
+        self.records.len() + self.settled.len()
     }
 }
 

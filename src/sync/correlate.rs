@@ -118,13 +118,14 @@ impl<'a> Index<'a> {
         }
     }
 
+    /// This source's person with external id `ext`: the one a record with that id links to.
+    pub fn linked(&self, ext: &str) -> Option<&'a Person> {
+        self.ours_by_id.get(ext).next().map(|i| &self.people[i])
+    }
+
     /// The phone of this source's person with external id `ext`, as sync last wrote it.
     pub fn stored_phone(&self, ext: &str) -> Option<&'a str> {
-        let people = self.people;
-        self.ours_by_id
-            .get(ext)
-            .next()
-            .and_then(|i| people[i].phone.as_deref())
+        self.linked(ext).and_then(|p| p.phone.as_deref())
     }
 
     fn each<'s>(
@@ -141,24 +142,22 @@ pub fn find<'a>(pass: &Pass<'a>, record: &SourceRecord) -> Candidate<'a> {
     let index = &pass.index;
     let email = record.email.as_deref();
     let unit = record.unit.as_deref();
-    let by_id = index
-        .each(&index.ours_by_id, &record.external_id)
-        .next()
-        .map(|(_, p)| p);
-    let by_key = by_id.or_else(|| match pass.input.policy.match_key {
-        MatchKey::ExternalId => None,
-        MatchKey::Email => {
-            email.and_then(|e| unique(index.each(&index.ours_by_email, e).map(|(_, p)| p)))
-        }
-        MatchKey::UnitAndName => unit.and_then(|u| {
-            unique(
-                index
-                    .each(&index.ours_by_unit, u)
-                    .map(|(_, p)| p)
-                    .filter(|p| same_name(p, record)),
-            )
-        }),
-    });
+    let by_key = index
+        .linked(&record.external_id)
+        .or_else(|| match pass.input.policy.match_key {
+            MatchKey::ExternalId => None,
+            MatchKey::Email => {
+                email.and_then(|e| unique(index.each(&index.ours_by_email, e).map(|(_, p)| p)))
+            }
+            MatchKey::UnitAndName => unit.and_then(|u| {
+                unique(
+                    index
+                        .each(&index.ours_by_unit, u)
+                        .map(|(_, p)| p)
+                        .filter(|p| same_name(p, record)),
+                )
+            }),
+        });
     if let Some(person) = by_key {
         return Candidate::Linked(person);
     }

@@ -5,6 +5,7 @@
 mod correlate;
 mod guard;
 mod normalise;
+mod settle;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -19,6 +20,7 @@ use crate::store::{
 use correlate::Candidate;
 
 pub use normalise::{e164, normalise};
+pub use settle::Settler;
 
 /// Everything a pass decides from.
 #[derive(Debug)]
@@ -125,7 +127,7 @@ impl Pass<'_> {
 /// Plans the effect of one pull. `ids` hands out fresh, unique numbers (people and alerts).
 pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<PassPlan, Refusal> {
     // A changes-only pull with nothing in it just means nothing changed.
-    if input.pull.records.is_empty() && !input.pull.changes_only {
+    if input.pull.residents() == 0 && !input.pull.changes_only {
         return Err(Refusal::Empty);
     }
     let mut pass = Pass {
@@ -136,11 +138,11 @@ pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<
         changed: HashMap::new(),
         ids,
     };
-    let mut listed: HashSet<&str> = HashSet::with_capacity(input.pull.records.len());
+    let mut listed: HashSet<&str> = HashSet::with_capacity(input.pull.residents());
     // Ids listed more than once and already reported.
     let mut applied: HashSet<&str> = HashSet::new();
     // Which record claimed each person this pass: a second claim is a duplicate.
-    let mut claimed: HashMap<&str, &str> = HashMap::with_capacity(input.pull.records.len());
+    let mut claimed: HashMap<&str, &str> = HashMap::with_capacity(input.pull.residents());
 
     for skipped in &input.pull.skipped {
         let subject = skipped
@@ -155,12 +157,12 @@ pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<
         }
     }
 
-    let mut times: HashMap<&str, usize> = HashMap::with_capacity(input.pull.records.len());
-    for raw in &input.pull.records {
-        *times.entry(raw.external_id.as_str()).or_default() += 1;
+    let mut times: HashMap<&str, usize> = HashMap::with_capacity(input.pull.residents());
+    for listed in in_order(input.pull) {
+        *times.entry(listed.external_id()).or_default() += 1;
     }
-    for raw in &input.pull.records {
-        let ext = raw.external_id.as_str();
+    for item in in_order(input.pull) {
+        let ext = item.external_id();
         listed.insert(ext);
         let count = times.get(ext).copied().unwrap_or(1);
         if count > 1 {
@@ -178,39 +180,53 @@ pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<
             }
             continue;
         }
-        let link = SourceLink {
-            source: input.source.to_string(),
-            external_id: ext.to_string(),
-        };
-        if input.ignored.contains(&link) {
-            pass.log(
-                Outcome::Skipped,
-                ext,
-                ext,
-                "ignored by an administrator (review resolved with --ignore)".into(),
-            );
-            continue;
-        }
-        let stored_phone = pass.index.stored_phone(ext);
-        let (record, notes) = normalise(raw, &input.policy.units, input.country, stored_phone);
-        match correlate::find(&pass, &record) {
-            Candidate::Linked(person) => {
-                if let Some(first) = claimed.get(person.id.as_str()) {
-                    let message = format!(
-                        "records {first} and {ext} of `{}` both match {}; {ext} was not applied",
-                        input.source, person.id
+        let (person, whole) = match item {
+            // Judged against these very people: linked by its id, and nothing to apply.
+            Listed::Settled(_) => match pass.index.linked(ext) {
+                Some(person) => (person, None),
+                None => continue,
+            },
+            Listed::Whole(raw) => {
+                let link = SourceLink {
+                    source: input.source.to_string(),
+                    external_id: ext.to_string(),
+                };
+                if input.ignored.contains(&link) {
+                    pass.log(
+                        Outcome::Skipped,
+                        ext,
+                        ext,
+                        "ignored by an administrator (review resolved with --ignore)".into(),
                     );
-                    let id = person.id.clone();
-                    if pass.open_alert(ext, "duplicate").is_none() {
-                        pass.alert(AlertKind::Duplicate, ext, Some(&id), message.clone());
-                    }
-                    pass.log(Outcome::Flagged, &id, ext, message);
                     continue;
                 }
-                claimed.insert(&person.id, ext);
-                update_linked(&mut pass, person, &record, notes);
+                let stored_phone = pass.index.stored_phone(ext);
+                let (record, notes) =
+                    normalise(raw, &input.policy.units, input.country, stored_phone);
+                match correlate::find(&pass, &record) {
+                    Candidate::Linked(person) => (person, Some((record, notes))),
+                    found => {
+                        take_in_new(&mut pass, found, &record, notes);
+                        continue;
+                    }
+                }
             }
-            found => take_in_new(&mut pass, found, &record, notes),
+        };
+        if let Some(first) = claimed.get(person.id.as_str()) {
+            let message = format!(
+                "records {first} and {ext} of `{}` both match {}; {ext} was not applied",
+                input.source, person.id
+            );
+            let id = person.id.clone();
+            if pass.open_alert(ext, "duplicate").is_none() {
+                pass.alert(AlertKind::Duplicate, ext, Some(&id), message.clone());
+            }
+            pass.log(Outcome::Flagged, &id, ext, message);
+            continue;
+        }
+        claimed.insert(&person.id, ext);
+        if let Some((record, notes)) = whole {
+            update_linked(&mut pass, person, &record, notes);
         }
     }
 
@@ -226,10 +242,36 @@ pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<
     Ok(plan)
 }
 
+/// A resident of the listing: whole, or settled while it was read.
+#[derive(Clone, Copy)]
+enum Listed<'p> {
+    Whole(&'p SourceRecord),
+    Settled(&'p str),
+}
+
+impl<'p> Listed<'p> {
+    fn external_id(self) -> &'p str {
+        match self {
+            Listed::Whole(record) => &record.external_id,
+            Listed::Settled(ext) => ext,
+        }
+    }
+}
+
+/// The pull's residents in the listing's order.
+fn in_order(pull: &Pull) -> impl Iterator<Item = Listed<'_>> {
+    let mut settled = pull.settled.iter().peekable();
+    let mut records = pull.records.iter().enumerate().peekable();
+    std::iter::from_fn(move || match (settled.peek(), records.peek()) {
+        (Some(s), Some((i, _))) if s.before > *i => records.next().map(|(_, r)| Listed::Whole(r)),
+        (Some(_), _) => settled.next().map(|s| Listed::Settled(&s.external_id)),
+        (None, _) => records.next().map(|(_, r)| Listed::Whole(r)),
+    })
+}
+
 /// Why a record cannot be taken in, if it cannot.
-fn ineligible(pass: &Pass<'_>, record: &SourceRecord) -> Option<String> {
-    let policy = pass.input.policy;
-    if let Some(value) = excluded(pass, record) {
+fn ineligible(policy: &PolicyConfig, record: &SourceRecord) -> Option<String> {
+    if let Some(value) = excluded(policy, record) {
         return Some(format!("excluded by policy.exclude (`{value}`)"));
     }
     if policy.require_unit && record.unit.is_none() {
@@ -248,8 +290,8 @@ fn ineligible(pass: &Pass<'_>, record: &SourceRecord) -> Option<String> {
 }
 
 /// The record's value that `policy.exclude` lists, if any.
-fn excluded<'r>(pass: &Pass<'_>, record: &'r SourceRecord) -> Option<&'r str> {
-    let exclude = &pass.input.policy.exclude;
+fn excluded<'r>(policy: &PolicyConfig, record: &'r SourceRecord) -> Option<&'r str> {
+    let exclude = &policy.exclude;
     [
         Some(record.external_id.as_str()),
         record.email.as_deref(),
@@ -258,6 +300,16 @@ fn excluded<'r>(pass: &Pass<'_>, record: &'r SourceRecord) -> Option<&'r str> {
     .into_iter()
     .flatten()
     .find(|value| exclude.iter().any(|x| x.eq_ignore_ascii_case(value)))
+}
+
+/// Whether `record`, normalised and linked to `person` by its external id, is already applied:
+/// [`update_linked`] would neither change nor log anything for it.
+fn applied(policy: &PolicyConfig, person: &Person, record: &SourceRecord) -> bool {
+    !person.decoupled
+        && person.excluded.is_none()
+        && person.at_source
+        && ineligible(policy, record).is_none()
+        && apply_source_fields(&mut Cow::Borrowed(person), record).is_empty()
 }
 
 fn update_linked(pass: &mut Pass<'_>, person: &Person, record: &SourceRecord, notes: Vec<String>) {
@@ -271,7 +323,7 @@ fn update_linked(pass: &mut Pass<'_>, person: &Person, record: &SourceRecord, no
         );
         return;
     }
-    if let Some(value) = excluded(pass, record) {
+    if let Some(value) = excluded(pass.input.policy, record) {
         // Excluding someone already synced is how an administrator takes them out: their
         // access goes like any other disable, so the mass-change guard counts it.
         if person.excluded.as_deref() != Some(value) {
@@ -294,7 +346,7 @@ fn update_linked(pass: &mut Pass<'_>, person: &Person, record: &SourceRecord, no
         }
         return;
     }
-    if let Some(why) = ineligible(pass, record) {
+    if let Some(why) = ineligible(pass.input.policy, record) {
         pass.log(
             Outcome::Skipped,
             &person.id,
@@ -380,7 +432,7 @@ fn take_in_new(
 ) {
     let source = pass.input.source;
     let ext = record.external_id.as_str();
-    if let Some(why) = ineligible(pass, record) {
+    if let Some(why) = ineligible(pass.input.policy, record) {
         pass.log(Outcome::Skipped, ext, ext, why);
         return;
     }

@@ -90,7 +90,11 @@ impl World {
             country: Some(phonenumber::country::Id::US),
             now: now(),
         };
-        let mut next = 1000;
+        // Above every id an earlier plan handed out, as the store's counter is.
+        let mut next = (self.people.iter())
+            .filter_map(|p| p.id.strip_prefix('p')?.parse().ok())
+            .chain(self.alerts.iter().map(|a| a.id))
+            .fold(1000, u64::max);
         plan_pass(&input, &mut || {
             next += 1;
             next
@@ -942,4 +946,103 @@ fn a_readable_record_applies_even_when_an_unreadable_one_shares_its_id() {
     });
     let plan = World::default().run(&listing).expect("plan");
     assert_eq!(plan.added, 1);
+}
+
+/// The pull a source reads under the settling scope a pass opens with `world`'s people.
+fn read_settling(world: &World, records: Vec<SourceRecord>) -> Pull {
+    let judge = super::Settler::new(
+        SOURCE,
+        world.people.clone(),
+        &world.policy,
+        Some(phonenumber::country::Id::US),
+        &world.ignored,
+    );
+    let read = crate::sources::settle::settling(std::sync::Arc::new(judge), async move {
+        let mut pull = Pull::default();
+        for record in records {
+            pull.push_resident(record);
+        }
+        pull
+    });
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(read)
+}
+
+/// Plans `records` whole and as read under a settling scope; both must decide alike.
+fn plans_alike(world: &World, records: Vec<SourceRecord>) -> Result<Pull, TestCaseError> {
+    let whole = world.run(&pull(records.clone()));
+    let read = read_settling(world, records);
+    let settled = world.run(&read);
+    prop_assert_eq!(format!("{whole:#?}"), format!("{settled:#?}"));
+    Ok(read)
+}
+
+#[test]
+fn records_already_applied_are_settled_by_id_and_plan_as_they_would_whole() {
+    let mut world = World::default();
+    let listing = vec![record("T-1"), record("T-2"), record("T-3")];
+    let first = world.plan(listing.clone());
+    world.apply(&first);
+    let mut moved = record("T-2");
+    moved.unit = Some("102".into());
+    let second = vec![record("T-1"), moved, record("T-3")];
+    let read = plans_alike(&world, second).expect("alike");
+    let settled: Vec<_> = read
+        .settled
+        .iter()
+        .map(|s| s.external_id.as_str())
+        .collect();
+    assert_eq!(settled, ["T-1", "T-3"]);
+    assert_eq!(read.records.len(), 1);
+    assert_eq!(read.residents(), 3);
+    let plan = world.run(&read).expect("plan");
+    assert_eq!((plan.updated, plan.disabled, plan.added), (1, 0, 0));
+    // Decoupled, ignored or excluded records are never settled: each logs why it is skipped.
+    world.people[0].decoupled = true;
+    world.ignored.insert(SourceLink {
+        source: SOURCE.into(),
+        external_id: "T-2".into(),
+    });
+    world.policy.exclude = vec!["T-3".into()];
+    let read = plans_alike(&world, listing).expect("alike");
+    assert!(read.settled.is_empty(), "{:?}", read.settled);
+}
+
+#[test]
+fn a_settled_record_keeps_its_place_when_two_records_claim_one_person() {
+    let mut world = World::default();
+    world.policy.match_key = MatchKey::Email;
+    let first = world.plan(vec![record("T-1")]);
+    world.apply(&first);
+    let mut rekeyed = record("T-9");
+    rekeyed.email = record("T-1").email;
+    for listing in [
+        vec![record("T-1"), rekeyed.clone()],
+        vec![rekeyed.clone(), record("T-1")],
+    ] {
+        let read = plans_alike(&world, listing).expect("alike");
+        assert_eq!(read.settled.len(), 1);
+    }
+}
+
+proptest! {
+    #[test]
+    fn settling_while_reading_changes_no_plan(
+        people in arb_people(),
+        first in arb_records(),
+        second in arb_records(),
+        key in 0u8..3,
+        ignored in 0u32..40,
+    ) {
+        let mut world = World::with(people);
+        world.policy.match_key = [MatchKey::ExternalId, MatchKey::Email, MatchKey::UnitAndName][usize::from(key)];
+        let plan = world.plan(first.clone());
+        world.apply(&plan);
+        world.ignored.insert(SourceLink { source: SOURCE.into(), external_id: format!("T-{ignored}") });
+        plans_alike(&world, first.clone())?;
+        plans_alike(&world, second.clone())?;
+        plans_alike(&world, first.into_iter().chain(second).collect())?;
+    }
 }

@@ -4,10 +4,26 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use super::{Engine, EngineError, SourceRunner, overwrite};
-use crate::sources::PullKind;
-use crate::store::{Activity, Alert, Commit, GuardState, Outcome, Resolution, SourceState};
-use crate::sync::{PassInput, PassPlan, plan_pass};
+use crate::sources::pms_clock::reading;
+use crate::sources::settle::settling;
+use crate::sources::{Pull, PullKind, SourceError};
+use crate::store::{
+    Activity, Alert, Commit, GuardState, Outcome, PeopleSnapshot, Resolution, SourceLink,
+    SourceState, StoreError,
+};
+use crate::sync::{PassInput, PassPlan, Settler, plan_pass};
+
+/// A pull and the people it is planned against.
+struct Read {
+    pulled: Result<Pull, SourceError>,
+    pms_clock: Option<Timestamp>,
+    base: PeopleSnapshot,
+    ignored: HashSet<SourceLink>,
+}
 
 /// Rows of each kind a dry run shows.
 const PREVIEW_ROWS: usize = 10;
@@ -74,8 +90,16 @@ impl Engine {
         }
         let mut state = self.store.source_state(&runner.name).unwrap_or_default();
         state.last_attempt_at = Some(started);
-        let (pulled, pms_clock) =
-            crate::sources::pms_clock::reading(runner.adapter.pull(kind)).await;
+        let read = match self.read_settling(runner, kind).await {
+            Ok(read) => read,
+            Err(e) => return self.fail(report, state, started, e.to_string()).await,
+        };
+        let Read {
+            pulled,
+            pms_clock,
+            mut base,
+            ignored,
+        } = read;
         let pull = match pulled {
             Ok(pull) => pull,
             Err(e) => {
@@ -85,16 +109,15 @@ impl Engine {
             }
         };
         let mut ids = self.pass_ids(dry_run, started);
-        let planned = self
-            .store
-            .people_snapshot()
-            .map_err(|e| e.to_string())
-            .and_then(|base| {
-                let plan = self.plan(&runner.name, &pull, &base.people, started, &mut ids)?;
-                Ok((plan, base))
-            });
-        let (plan, mut base) = match planned {
-            Ok(planned) => planned,
+        let plan = match self.plan(
+            &runner.name,
+            &pull,
+            &base.people,
+            &ignored,
+            started,
+            &mut ids,
+        ) {
+            Ok(plan) => plan,
             Err(reason) => return self.fail(report, state, started, reason).await,
         };
         overwrite(&mut base.people, &plan.people);
@@ -106,7 +129,7 @@ impl Engine {
                 return self.fail(report, state, started, reason).await;
             }
         };
-        let in_scope = pull.records.len() + pull.skipped.len();
+        let in_scope = pull.residents() + pull.skipped.len();
         // The listing is done with; at 100k people it is a third of what the pass holds.
         drop(pull);
         report.ok = true;
@@ -210,27 +233,92 @@ impl Engine {
         )
     }
 
+    /// Pulls `runner` with the people it is planned against, settling what they already hold
+    /// as the listing is read. When people or the ignored records changed during the pull, they
+    /// are read again, and so is the source, whole, if anything was settled against them.
+    async fn read_settling(
+        &self,
+        runner: &SourceRunner,
+        kind: PullKind,
+    ) -> Result<Read, StoreError> {
+        // Read before the data it vouches for.
+        let people_generation = self.store.people_generation();
+        let base = self.store.people_snapshot()?;
+        let ignored = self.store.ignored()?;
+        let judge = Arc::new(Settler::new(
+            &runner.name,
+            base.people,
+            &self.config.policy,
+            self.country(),
+            &ignored,
+        ));
+        let (pulled, pms_clock) = reading(settling(judge.clone(), runner.adapter.pull(kind))).await;
+        let base = PeopleSnapshot {
+            generation: base.generation,
+            people: Arc::unwrap_or_clone(judge).into_people(),
+        };
+        let changed =
+            self.store.people_generation() != people_generation || self.store.ignored()? != ignored;
+        if !changed {
+            return Ok(Read {
+                pulled,
+                pms_clock,
+                base,
+                ignored,
+            });
+        }
+        // Planned against people as they were before the pull, an edit made during it would
+        // be written over.
+        drop(base);
+        let base = self.store.people_snapshot()?;
+        let ignored = self.store.ignored()?;
+        if !pulled.as_ref().is_ok_and(|p| !p.settled.is_empty()) {
+            return Ok(Read {
+                pulled,
+                pms_clock,
+                base,
+                ignored,
+            });
+        }
+        tracing::info!(
+            source = %runner.name,
+            "people changed while the source was read; reading it again, whole"
+        );
+        let (pulled, pms_clock) = reading(runner.adapter.pull(kind)).await;
+        Ok(Read {
+            pulled,
+            pms_clock,
+            base,
+            ignored,
+        })
+    }
+
+    /// The site's country, for phone numbers written without one.
+    pub(super) fn country(&self) -> Option<phonenumber::country::Id> {
+        self.config.site.default_country.parse().ok()
+    }
+
     fn plan(
         &self,
         source: &str,
         pull: &crate::sources::Pull,
         people: &[crate::store::Person],
+        ignored: &HashSet<SourceLink>,
         now: Timestamp,
         ids: &mut dyn FnMut() -> u64,
     ) -> Result<PassPlan, String> {
         let store_error = |e: crate::store::StoreError| e.to_string();
-        let ignored = self.store.ignored().map_err(store_error)?;
         let alerts = self.store.alerts().map_err(store_error)?;
         let guard = self.store.guard(source).map_err(store_error)?;
         let input = PassInput {
             source,
             pull,
             people,
-            ignored: &ignored,
+            ignored,
             alerts: &alerts,
             guard: &guard,
             policy: &self.config.policy,
-            country: self.config.site.default_country.parse().ok(),
+            country: self.country(),
             now,
         };
         plan_pass(&input, ids).map_err(|refusal| refusal.to_string())

@@ -177,7 +177,7 @@ impl Engine {
             ));
         }
         let now = self.clock.now();
-        let country = self.config.site.default_country.parse().ok();
+        let country = self.country();
         let phone =
             match new
                 .phone
