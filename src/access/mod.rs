@@ -166,7 +166,7 @@ impl Policy {
         ) {
             rules.push(format!("floor {f}"));
         }
-        if let Some(tag) = person.tags.iter().find(|t| m.tags.contains(t)) {
+        if let Some(tag) = person.extra.tags.iter().find(|t| m.tags.contains(t)) {
             rules.push(format!("tag `{tag}`"));
         }
         rules
@@ -221,11 +221,11 @@ impl Policy {
                 || unit
                     .and_then(|u| self.floor_of(u))
                     .is_some_and(|f| m.floors.contains(&f)))
-            && (m.tags.is_empty() || person.tags.iter().any(|t| m.tags.contains(t)))
+            && (m.tags.is_empty() || person.extra.tags.iter().any(|t| m.tags.contains(t)))
     }
 
     pub fn access(&self, person: &Person, now: Timestamp) -> Access {
-        if let Some(value) = &person.excluded {
+        if let Some(value) = &person.extra.excluded {
             return Access::Denied(format!("excluded by policy.exclude (`{value}`)"));
         }
         if !person.at_source {
@@ -259,10 +259,10 @@ impl Policy {
                 *doors.entry(controller.clone()).or_default() |= 1 << index;
             }
         }
-        for (controller, mask) in self.masks_of(&person.grants) {
+        for (controller, mask) in self.masks_of(&person.extra.grants) {
             *doors.entry(controller).or_default() |= mask;
         }
-        for (controller, mask) in self.masks_of(&person.denials) {
+        for (controller, mask) in self.masks_of(&person.extra.denials) {
             if let Some(held) = doors.get_mut(&controller) {
                 *held &= !mask;
             }
@@ -382,7 +382,7 @@ impl Policy {
         let by_id: HashMap<&str, &Person> = people.iter().map(|p| (p.id.as_str(), p)).collect();
         let holders = people
             .iter()
-            .map(|p| (p.id.as_str(), self.access(p, now), p.pin.as_deref()))
+            .map(|p| (p.id.as_str(), self.access(p, now), p.extra.pin.as_deref()))
             .chain(passes.iter().map(|v| {
                 let host = v.host.as_deref().and_then(|h| by_id.get(h).copied());
                 (v.id.as_str(), self.pass_access(v, host, now), None)

@@ -121,16 +121,10 @@ fn person(id: &str) -> Person {
         person_type: PersonType::Resident,
         access_enabled: true,
         decoupled: false,
-        pin: None,
-        tags: Vec::new(),
-        notes: String::new(),
-        grants: Vec::new(),
-        denials: Vec::new(),
         at_source: true,
-        removed_at: None,
-        excluded: None,
         created_at: ts(0),
         updated_at: ts(0),
+        extra: Default::default(),
     }
 }
 
@@ -247,7 +241,7 @@ fn resident_gets_every_group_door_as_masks_per_controller() {
 #[test]
 fn an_excluded_person_opens_nothing_and_the_reason_names_the_entry() {
     let mut p = person("p1");
-    p.excluded = Some("T-1".into());
+    p.extra.excluded = Some("T-1".into());
     assert_eq!(
         denied_reason(site().access(&p, ts(NOW))),
         "excluded by policy.exclude (`T-1`)"
@@ -514,7 +508,7 @@ match = {{ person_type = \"vendor\", tags = [\"board\", \"janitor\"] }}
     let mut vendor = person("v1");
     vendor.person_type = PersonType::Vendor;
     assert!(doors_of(&policy, &vendor).is_none(), "no tag, no group");
-    vendor.tags = vec!["janitor".into()];
+    vendor.extra.tags = vec!["janitor".into()];
     let doors = doors_of(&policy, &vendor).expect("tagged");
     assert_eq!(
         (doors.get("lobby"), doors.get("garage")),
@@ -636,16 +630,16 @@ fn passes_never_reach_a_controller_without_visitor_passes() {
 fn grants_add_and_denials_remove_doors() {
     let policy = site();
     let mut p = person("p1");
-    p.grants = vec!["gate".into()];
-    p.denials = vec!["side".into()];
+    p.extra.grants = vec!["gate".into()];
+    p.extra.denials = vec!["side".into()];
     p.person_type = PersonType::Staff;
     let doors = doors_of(&policy, &p).expect("granted");
     assert_eq!(
         (doors.get("lobby"), doors.get("garage")),
         (Some(&0b01), Some(&0b1000))
     );
-    p.denials = vec!["front".into(), "gate".into()];
-    p.grants.clear();
+    p.extra.denials = vec!["front".into(), "gate".into()];
+    p.extra.grants.clear();
     match policy.access(&p, ts(NOW)) {
         Access::Denied(why) => assert!(why.contains("no access group or grant"), "{why}"),
         other => panic!("{other:?}"),

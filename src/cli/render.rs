@@ -135,13 +135,13 @@ pub fn reply(req: &Request, value: &Value, json: bool) -> Result<ExitCode, serde
         }
         Request::PeopleTag { .. } => {
             let p: Person = serde_json::from_value(value.clone())?;
-            format!("{} tags: {:?}\n", p.id, p.tags)
+            format!("{} tags: {:?}\n", p.id, p.extra.tags)
         }
         Request::PeopleDoor { .. } => {
             let p: Person = serde_json::from_value(value.clone())?;
             format!(
                 "{}: extra doors {:?}, denied doors {:?}; controllers are being updated\n",
-                p.id, p.grants, p.denials
+                p.id, p.extra.grants, p.extra.denials
             )
         }
         Request::PeopleDecouple { .. } | Request::PeopleRecouple { .. } => {

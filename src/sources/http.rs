@@ -258,10 +258,13 @@ impl HttpClient {
                 reason: format!("body is larger than max_body_bytes ({cap} bytes)"),
             })
         };
-        if response.content_length().is_some_and(|len| len > cap) {
+        let announced = response.content_length();
+        if announced.is_some_and(|len| len > cap) {
             return Err(too_big());
         }
-        let mut body = Vec::new();
+        // Sized once when announced: grown by doubling, a 31 MB listing held the last two
+        // sizes (16 and 32 MiB) at once while it was read.
+        let mut body = Vec::with_capacity(announced.map_or(0, |len| len as usize));
         while let Some(chunk) = response
             .chunk()
             .await

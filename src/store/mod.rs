@@ -18,8 +18,9 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use codec::{decode, decode_person, encode, encode_person};
 
 pub use model::{
-    AckedSlot, Activity, Alert, AlertKind, CredentialRecord, GuardState, OutboxEntry, Outcome,
-    PassOrigin, Person, PersonType, Resolution, SourceLink, SourceState, VisitorPass,
+    AckedSlot, Activity, Alert, AlertKind, CredentialRecord, Extra, Extras, GuardState,
+    OutboxEntry, Outcome, PassOrigin, Person, PersonType, Resolution, SourceLink, SourceState,
+    VisitorPass,
 };
 
 /// Bumped whenever a tree's layout changes; an older lintel refuses a newer store.

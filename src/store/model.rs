@@ -42,6 +42,7 @@ impl std::fmt::Display for SourceLink {
 /// A person lintel knows. Source-owned fields are overwritten by every sync pass; admin-owned
 /// ones are never touched by sync.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredPerson", into = "StoredPerson")]
 pub struct Person {
     /// lintel's own id, e.g. `p000012`.
     pub id: String,
@@ -55,7 +56,6 @@ pub struct Person {
     pub phone: Option<String>,
     pub unit: Option<String>,
     /// The building (or property) the source places them in; older records lack it.
-    #[serde(default)]
     pub building: Option<String>,
     pub status: String,
     pub lease_start: Option<Date>,
@@ -68,29 +68,192 @@ pub struct Person {
     pub access_enabled: bool,
     /// Sync skips a decoupled person entirely.
     pub decoupled: bool,
-    /// Keypad PIN, unique across people; sent with each of their cards. Never logged.
-    #[serde(default)]
-    pub pin: Option<String>,
-    pub tags: Vec<String>,
-    pub notes: String,
-    /// Doors this person opens beyond their groups'.
-    #[serde(default)]
-    pub grants: Vec<String>,
-    /// Doors this person never opens, whatever their groups say.
-    #[serde(default)]
-    pub denials: Vec<String>,
 
     // Sync bookkeeping.
     /// False once the linked source stopped listing this person; access ends, the person
     /// stays. Always true for people added locally.
     pub at_source: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+
+    /// What most people never have: PIN, tags, notes, door grants and denials, and sync's
+    /// removal and exclusion marks.
+    pub extra: Extras,
+}
+
+/// The fields of a [`Person`] most people leave empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extra {
+    /// Keypad PIN, unique across people; sent with each of their cards. Never logged.
+    pub pin: Option<String>,
+    pub tags: Vec<String>,
+    pub notes: String,
+    /// Doors this person opens beyond their groups'.
+    pub grants: Vec<String>,
+    /// Doors this person never opens, whatever their groups say.
+    pub denials: Vec<String>,
+    /// When the linked source stopped listing them.
     pub removed_at: Option<Timestamp>,
     /// The `policy.exclude` entry that matched this person's record while they were linked:
     /// sync took their access and gives it back once the entry goes.
-    #[serde(default)]
     pub excluded: Option<String>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+}
+
+static NO_EXTRA: Extra = Extra {
+    pin: None,
+    tags: Vec::new(),
+    notes: String::new(),
+    grants: Vec::new(),
+    denials: Vec::new(),
+    removed_at: None,
+    excluded: None,
+};
+
+/// A person's [`Extra`], allocated only once something is set: a pass holds every person, and
+/// these fields inline were a third of each (168 of 472 bytes; docs/BENCHMARKS.md). Reads see
+/// empty fields when nothing is set; the first write allocates.
+#[derive(Clone, Default)]
+pub struct Extras(Option<Box<Extra>>);
+
+impl std::ops::Deref for Extras {
+    type Target = Extra;
+
+    fn deref(&self) -> &Extra {
+        self.0.as_deref().unwrap_or(&NO_EXTRA)
+    }
+}
+
+impl std::ops::DerefMut for Extras {
+    fn deref_mut(&mut self) -> &mut Extra {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl From<Extra> for Extras {
+    fn from(extra: Extra) -> Extras {
+        Extras((extra != NO_EXTRA).then(|| Box::new(extra)))
+    }
+}
+
+/// Set or not, equal fields are equal.
+impl PartialEq for Extras {
+    fn eq(&self, other: &Extras) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Extras {}
+
+impl std::fmt::Debug for Extras {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+/// A [`Person`] as stored and shown: every field in one flat record, in the order the store
+/// has always written them (postcard is positional).
+#[derive(Serialize, Deserialize)]
+struct StoredPerson {
+    id: String,
+    link: Option<SourceLink>,
+    first_name: String,
+    last_name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    unit: Option<String>,
+    #[serde(default)]
+    building: Option<String>,
+    status: String,
+    lease_start: Option<Date>,
+    lease_end: Option<Date>,
+    move_in: Option<Date>,
+    move_out: Option<Date>,
+    person_type: PersonType,
+    access_enabled: bool,
+    decoupled: bool,
+    #[serde(default)]
+    pin: Option<String>,
+    tags: Vec<String>,
+    notes: String,
+    #[serde(default)]
+    grants: Vec<String>,
+    #[serde(default)]
+    denials: Vec<String>,
+    at_source: bool,
+    removed_at: Option<Timestamp>,
+    #[serde(default)]
+    excluded: Option<String>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl From<StoredPerson> for Person {
+    fn from(s: StoredPerson) -> Person {
+        Person {
+            id: s.id,
+            link: s.link,
+            first_name: s.first_name,
+            last_name: s.last_name,
+            email: s.email,
+            phone: s.phone,
+            unit: s.unit,
+            building: s.building,
+            status: s.status,
+            lease_start: s.lease_start,
+            lease_end: s.lease_end,
+            move_in: s.move_in,
+            move_out: s.move_out,
+            person_type: s.person_type,
+            access_enabled: s.access_enabled,
+            decoupled: s.decoupled,
+            at_source: s.at_source,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            extra: Extras::from(Extra {
+                pin: s.pin,
+                tags: s.tags,
+                notes: s.notes,
+                grants: s.grants,
+                denials: s.denials,
+                removed_at: s.removed_at,
+                excluded: s.excluded,
+            }),
+        }
+    }
+}
+
+impl From<Person> for StoredPerson {
+    fn from(p: Person) -> StoredPerson {
+        let extra = p.extra.0.map(|e| *e).unwrap_or_default();
+        StoredPerson {
+            id: p.id,
+            link: p.link,
+            first_name: p.first_name,
+            last_name: p.last_name,
+            email: p.email,
+            phone: p.phone,
+            unit: p.unit,
+            building: p.building,
+            status: p.status,
+            lease_start: p.lease_start,
+            lease_end: p.lease_end,
+            move_in: p.move_in,
+            move_out: p.move_out,
+            person_type: p.person_type,
+            access_enabled: p.access_enabled,
+            decoupled: p.decoupled,
+            pin: extra.pin,
+            tags: extra.tags,
+            notes: extra.notes,
+            grants: extra.grants,
+            denials: extra.denials,
+            at_source: p.at_source,
+            removed_at: extra.removed_at,
+            excluded: extra.excluded,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
 }
 
 impl Person {

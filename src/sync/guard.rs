@@ -8,7 +8,7 @@ use super::Pass;
 use crate::store::{AlertKind, GuardState, Outcome, Person, Resolution};
 
 fn has_access(pass: &Pass<'_>, p: &Person) -> bool {
-    p.at_source && p.excluded.is_none() && pass.carries_access(&p.status)
+    p.at_source && p.extra.excluded.is_none() && pass.carries_access(&p.status)
 }
 
 pub fn apply(pass: &mut Pass<'_>) {

@@ -306,7 +306,7 @@ fn excluded<'r>(policy: &PolicyConfig, record: &'r SourceRecord) -> Option<&'r s
 /// [`update_linked`] would neither change nor log anything for it.
 fn applied(policy: &PolicyConfig, person: &Person, record: &SourceRecord) -> bool {
     !person.decoupled
-        && person.excluded.is_none()
+        && person.extra.excluded.is_none()
         && person.at_source
         && ineligible(policy, record).is_none()
         && apply_source_fields(&mut Cow::Borrowed(person), record).is_empty()
@@ -326,10 +326,10 @@ fn update_linked(pass: &mut Pass<'_>, person: &Person, record: &SourceRecord, no
     if let Some(value) = excluded(pass.input.policy, record) {
         // Excluding someone already synced is how an administrator takes them out: their
         // access goes like any other disable, so the mass-change guard counts it.
-        if person.excluded.as_deref() != Some(value) {
+        if person.extra.excluded.as_deref() != Some(value) {
             let mut gone = pass.current(person).clone();
-            let first = gone.excluded.is_none();
-            gone.excluded = Some(value.to_string());
+            let first = gone.extra.excluded.is_none();
+            gone.extra.excluded = Some(value.to_string());
             gone.updated_at = pass.input.now;
             if first {
                 pass.plan.disabled += 1;
@@ -393,14 +393,14 @@ fn update_linked(pass: &mut Pass<'_>, person: &Person, record: &SourceRecord, no
         });
         changed.push("external id");
     }
-    if updated.excluded.is_some() {
-        updated.to_mut().excluded = None;
+    if updated.extra.excluded.is_some() {
+        updated.to_mut().extra.excluded = None;
         changed.push("no longer excluded");
     }
     if !updated.at_source {
         let updated = updated.to_mut();
         updated.at_source = true;
-        updated.removed_at = None;
+        updated.extra.removed_at = None;
         changed.push("listed again at source");
     }
     if changed.is_empty() {
@@ -558,7 +558,7 @@ fn disable_absent(pass: &mut Pass<'_>, listed: &HashSet<&str>) {
         }
         let mut gone = person;
         gone.at_source = false;
-        gone.removed_at = Some(pass.input.now);
+        gone.extra.removed_at = Some(pass.input.now);
         gone.updated_at = pass.input.now;
         pass.plan.disabled += 1;
         pass.log(
@@ -593,16 +593,10 @@ pub fn new_person(id: String, source: &str, r: &SourceRecord, now: Timestamp) ->
         person_type: PersonType::Resident,
         access_enabled: true,
         decoupled: false,
-        pin: None,
-        tags: Vec::new(),
-        notes: String::new(),
-        grants: Vec::new(),
-        denials: Vec::new(),
         at_source: true,
-        removed_at: None,
-        excluded: None,
         created_at: now,
         updated_at: now,
+        extra: Default::default(),
     });
     apply_source_fields(&mut person, r);
     person.into_owned()

@@ -545,8 +545,8 @@ fn ownership_admin_fields_survive_and_decoupled_people_are_skipped() {
     let mut p = linked("p1", "T-1");
     p.access_enabled = false;
     p.person_type = PersonType::Staff;
-    p.tags = vec!["board".into()];
-    p.notes = "keeps a dog".into();
+    p.extra.tags = vec!["board".into()];
+    p.extra.notes = "keeps a dog".into();
     let mut rec = record("T-1");
     rec.last_name = "King".into();
     let plan = World::with(vec![p.clone()]).plan(vec![rec.clone()]);
@@ -560,10 +560,10 @@ fn ownership_admin_fields_survive_and_decoupled_people_are_skipped() {
         (
             after.access_enabled,
             after.person_type,
-            &after.tags,
-            &after.notes
+            &after.extra.tags,
+            &after.extra.notes
         ),
-        (false, PersonType::Staff, &p.tags, &p.notes)
+        (false, PersonType::Staff, &p.extra.tags, &p.extra.notes)
     );
 
     p.decoupled = true;
@@ -584,7 +584,7 @@ fn removal_at_source_disables_and_keeps_the_person() {
         World::with(vec![linked("p1", "T-1"), linked("p2", "T-2")]).plan(vec![record("T-2")]);
     let gone = planned(&plan, "p1").expect("kept, written");
     assert!(!gone.at_source);
-    assert_eq!(gone.removed_at, Some(now()));
+    assert_eq!(gone.extra.removed_at, Some(now()));
     let e = entry(&plan, Outcome::Disabled, "p1");
     assert!(
         e.reason.contains("no longer listed") && e.reason.contains("kept"),
@@ -611,7 +611,7 @@ fn excluding_a_linked_person_takes_their_access_until_the_entry_goes() {
     let plan = world.plan(vec![record("T-1"), record("T-2")]);
     assert_eq!(plan.disabled, 1);
     let gone = planned(&plan, "p1").expect("kept, written");
-    assert_eq!(gone.excluded.as_deref(), Some("T-1"));
+    assert_eq!(gone.extra.excluded.as_deref(), Some("T-1"));
     assert_eq!(
         entry(&plan, Outcome::Disabled, "p1").reason,
         "excluded by policy.exclude (`T-1`); access revoked, person and history kept"
@@ -630,7 +630,7 @@ fn excluding_a_linked_person_takes_their_access_until_the_entry_goes() {
     world.policy.exclude.clear();
     let plan = world.plan(vec![record("T-1"), record("T-2")]);
     let back = planned(&plan, "p1").expect("written");
-    assert_eq!(back.excluded, None);
+    assert_eq!(back.extra.excluded, None);
     assert_eq!(
         entry(&plan, Outcome::Updated, "p1").reason,
         "`pms` changed no longer excluded"
@@ -643,7 +643,7 @@ fn excluding_many_linked_people_is_held_by_the_mass_change_guard() {
     world.policy.exclude = (0..11).map(|i| format!("T-{i}")).collect();
     let plan = world.plan(records);
     assert_eq!((plan.disabled, plan.held.len()), (0, 11));
-    assert!(plan.people.iter().all(|p| p.excluded.is_none()));
+    assert!(plan.people.iter().all(|p| p.extra.excluded.is_none()));
     assert!(
         entry(&plan, Outcome::Flagged, "p000")
             .reason

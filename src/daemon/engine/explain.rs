@@ -44,6 +44,7 @@ impl Engine {
             (Some(link), false) => format!(
                 "linked to {link}, which stopped listing them at {}",
                 person
+                    .extra
                     .removed_at
                     .map(|t| t.to_zoned(tz.clone()).to_string())
                     .unwrap_or_default()
@@ -53,7 +54,7 @@ impl Engine {
             facts.push("decoupled: sync leaves this person alone".to_string());
         }
         let policy = &self.config.policy;
-        facts.push(match &person.excluded {
+        facts.push(match &person.extra.excluded {
             Some(value) => format!("excluded by policy.exclude (`{value}`)"),
             None => "not on policy.exclude".to_string(),
         });
@@ -149,7 +150,7 @@ impl Engine {
                         Err("they hold no card".to_string())
                     } else {
                         let mut via = self.policy.groups_opening(&person, &d.controller, d.index);
-                        if person.grants.contains(&d.name) {
+                        if person.extra.grants.contains(&d.name) {
                             via.push("a per-person grant".to_string());
                         }
                         self.controller_state(&d.controller, &cards, bit)

@@ -213,16 +213,10 @@ impl Engine {
             person_type: new.person_type,
             access_enabled: true,
             decoupled: false,
-            pin: None,
-            tags: Vec::new(),
-            notes: String::new(),
-            grants: Vec::new(),
-            denials: Vec::new(),
             at_source: true,
-            removed_at: None,
-            excluded: None,
             created_at: now,
             updated_at: now,
+            extra: Default::default(),
         };
         let commit = Commit {
             people: vec![person.clone()],
@@ -279,7 +273,7 @@ impl Engine {
         let taken = |candidate: &str| {
             people
                 .iter()
-                .any(|p| p.id != person.id && p.pin.as_deref() == Some(candidate))
+                .any(|p| p.id != person.id && p.extra.pin.as_deref() == Some(candidate))
         };
         let new = match pin {
             PinChange::Clear => None,
@@ -305,7 +299,7 @@ impl Engine {
         } else {
             "keypad PIN cleared"
         };
-        person.pin = new.clone();
+        person.extra.pin = new.clone();
         person.updated_at = now;
         let commit = Commit {
             activity: vec![Activity::new(
@@ -333,11 +327,11 @@ impl Engine {
             return Err(EngineError::Refused(format!("no door is named `{door}`")));
         }
         let mut person = self.resolve_person(query)?;
-        person.grants.retain(|d| d != door);
-        person.denials.retain(|d| d != door);
+        person.extra.grants.retain(|d| d != door);
+        person.extra.denials.retain(|d| d != door);
         match change {
-            DoorChange::Grant => person.grants.push(door.to_string()),
-            DoorChange::Deny => person.denials.push(door.to_string()),
+            DoorChange::Grant => person.extra.grants.push(door.to_string()),
+            DoorChange::Deny => person.extra.denials.push(door.to_string()),
             DoorChange::Reset => {}
         }
         let now = self.clock.now();
@@ -368,9 +362,9 @@ impl Engine {
             return Err(EngineError::Refused("a tag must not be empty".into()));
         }
         let mut person = self.resolve_person(query)?;
-        person.tags.retain(|t| t != tag);
+        person.extra.tags.retain(|t| t != tag);
         if on {
-            person.tags.push(tag.to_string());
+            person.extra.tags.push(tag.to_string());
         }
         let now = self.clock.now();
         person.updated_at = now;
