@@ -168,8 +168,8 @@ impl RawFields {
         Ok(VisitorRecord {
             external_id: id,
             name,
-            unit: non_empty(self.unit.as_deref()),
-            host: non_empty(self.host.as_deref()),
+            unit: non_empty_owned(self.unit),
+            host: non_empty_owned(self.host),
             from,
             to,
             doors: self

@@ -1,11 +1,11 @@
 //! Source passes: pull, plan with the sync engine, and commit — or, for a dry run, report what
 //! would happen. Also the mass-change guard's approve and reject.
 
-use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
-
 use std::collections::HashSet;
 use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 
 use super::{Engine, EngineError, SourceRunner, overwrite};
 use crate::sources::pms_clock::reading;
@@ -252,39 +252,27 @@ impl Engine {
             self.country(),
             &ignored,
         ));
-        let (pulled, pms_clock) = reading(settling(judge.clone(), runner.adapter.pull(kind))).await;
-        let base = PeopleSnapshot {
+        let (mut pulled, mut pms_clock) =
+            reading(settling(judge.clone(), runner.adapter.pull(kind))).await;
+        let mut base = PeopleSnapshot {
             generation: base.generation,
             people: Arc::unwrap_or_clone(judge).into_people(),
         };
-        let changed =
-            self.store.people_generation() != people_generation || self.store.ignored()? != ignored;
-        if !changed {
-            return Ok(Read {
-                pulled,
-                pms_clock,
-                base,
-                ignored,
-            });
+        let mut ignored = ignored;
+        if self.store.people_generation() != people_generation || self.store.ignored()? != ignored {
+            // Planned against people as they were before the pull, an edit made during it
+            // would be written over.
+            drop(base);
+            base = self.store.people_snapshot()?;
+            ignored = self.store.ignored()?;
+            if pulled.as_ref().is_ok_and(|p| !p.settled.is_empty()) {
+                tracing::info!(
+                    source = %runner.name,
+                    "people changed while the source was read; reading it again, whole"
+                );
+                (pulled, pms_clock) = reading(runner.adapter.pull(kind)).await;
+            }
         }
-        // Planned against people as they were before the pull, an edit made during it would
-        // be written over.
-        drop(base);
-        let base = self.store.people_snapshot()?;
-        let ignored = self.store.ignored()?;
-        if !pulled.as_ref().is_ok_and(|p| !p.settled.is_empty()) {
-            return Ok(Read {
-                pulled,
-                pms_clock,
-                base,
-                ignored,
-            });
-        }
-        tracing::info!(
-            source = %runner.name,
-            "people changed while the source was read; reading it again, whole"
-        );
-        let (pulled, pms_clock) = reading(runner.adapter.pull(kind)).await;
         Ok(Read {
             pulled,
             pms_clock,
