@@ -35,7 +35,7 @@ use jiff::Timestamp;
 use lintel::control::Request;
 use lintel::control::client::request;
 use lintel::demo::pms::PmsServer;
-use lintel::store::Store;
+use lintel::store::{AckedSlot, CredentialRecord, Person, Store};
 use lintel_hal::modbus::timing::{SPEC_CHAR_BITS, t35, wire_time};
 use lintel_hal::modbus::{ModbusRtu, RtuBus, SerialSettings};
 use lintel_hal::sim::{
@@ -423,22 +423,26 @@ async fn store(n: usize) {
     assert!(status.success(), "store-open failed: {status}");
 }
 
-/// Rewrites the store's people as lintel before schema 2 wrote them (JSON), and its schema
-/// version as 1, so that the next `Store::open` converts them.
+/// Rewrites the store as lintel before schema 2 wrote it: people, credentials and acknowledged
+/// slots as JSON and its schema version as 1, so that the next `Store::open` converts them.
 fn downgrade_to_schema_1(path: &Path) {
-    let people = Store::open(path).expect("store").people().expect("people");
     let db = sled::open(path).expect("raw store");
-    let tree = db.open_tree("people").expect("people tree");
-    // Both in key order, so the n-th key is the n-th person's.
-    let keys: Vec<_> = tree.iter().keys().map(|k| k.expect("key")).collect();
-    assert_eq!(keys.len(), people.len());
-    for (key, person) in keys.into_iter().zip(&people) {
-        let json = serde_json::to_vec(person).expect("person as JSON");
-        tree.insert(key, json).expect("raw insert");
-    }
+    rewrite_as_json::<Person>(&db, "people");
+    rewrite_as_json::<CredentialRecord>(&db, "credentials");
+    rewrite_as_json::<AckedSlot>(&db, "acked");
     let meta = db.open_tree("meta").expect("meta tree");
     meta.insert("schema_version", b"1").expect("raw insert");
     db.flush().expect("raw flush");
+}
+
+fn rewrite_as_json<T: serde::Serialize + serde::de::DeserializeOwned>(db: &sled::Db, tree: &str) {
+    let tree = db.open_tree(tree).expect("tree");
+    for entry in tree.iter() {
+        let (key, value) = entry.expect("raw read");
+        let value: T = postcard::from_bytes(&value).expect("postcard");
+        let json = serde_json::to_vec(&value).expect("as JSON");
+        tree.insert(key, json).expect("raw insert");
+    }
 }
 
 /// Opens (and so converts) a schema-1 store in a fresh process, as a daemon upgraded in place

@@ -83,6 +83,9 @@
 //! {"format":"raw","number":8392263}
 //! {"format":"pin","pin":"4821"}
 //! ```
+//!
+//! In a compact (not human-readable) serde format, such as the store's postcard, it is the same
+//! values without the names, checked again when read back just the same.
 
 mod pin;
 mod wiegand;
@@ -262,13 +265,13 @@ pub enum CredentialError {
 
 /// One validated credential: a Wiegand card, a UID, a raw card number or a PIN. See the
 /// module documentation for the syntax, the card number and the JSON form.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(into = "Stored", try_from = "Stored")]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Credential {
     kind: Kind,
 }
 
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// Also the compact (postcard) form the store keeps: the variants' order is part of it.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 enum Kind {
     Wiegand {
         format: CredentialFormat,
@@ -690,6 +693,40 @@ impl From<Credential> for Stored {
             },
             Kind::Raw(number) => Stored::Raw { number },
             Kind::Pin(pin) => Stored::Pin { pin },
+        }
+    }
+}
+
+impl Serialize for Credential {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            Stored::from(self.clone()).serialize(serializer)
+        } else {
+            self.kind.serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Credential {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let read = if deserializer.is_human_readable() {
+            Credential::try_from(Stored::deserialize(deserializer)?)
+        } else {
+            Credential::try_from(Kind::deserialize(deserializer)?)
+        };
+        read.map_err(serde::de::Error::custom)
+    }
+}
+
+impl TryFrom<Kind> for Credential {
+    type Error = CredentialError;
+
+    fn try_from(kind: Kind) -> Result<Self, Self::Error> {
+        match kind {
+            Kind::Wiegand { format, fc, cn } => Credential::wiegand(format, fc, cn),
+            Kind::Uid(bytes) => Credential::uid(&bytes),
+            Kind::Raw(number) => Credential::raw(number),
+            Kind::Pin(digits) => Credential::pin(&digits),
         }
     }
 }

@@ -810,6 +810,41 @@ fn json_is_checked_when_read_back() {
     }
 }
 
+#[test]
+fn compact_form_reads_back_and_is_checked() {
+    for input in ["w26:123:4567", "w37:1000:300000", "04:a1:b2:c3", "8392263"] {
+        let card = parse(input);
+        let bytes = postcard::to_allocvec(&card).expect("serialize");
+        assert_eq!(postcard::from_bytes::<Credential>(&bytes), Ok(card));
+    }
+    let pin = Credential::pin("0042").expect("pin");
+    let bytes = postcard::to_allocvec(&pin).expect("serialize");
+    assert_eq!(postcard::from_bytes::<Credential>(&bytes), Ok(pin));
+    // Bytes a valid card never writes: each is refused as its JSON twin is. The layout they
+    // assume is the one a valid card reads from:
+    assert_eq!(
+        postcard::from_bytes::<Credential>(&[0, 0, 0xff, 0x01, 0x01]),
+        Ok(parse("w26:255:1"))
+    );
+    let wiegand26_fc_256 = [0u8, 0, 0x80, 0x02, 0x01];
+    let uid_of_3_bytes = [1u8, 3, 0x04, 0xa1, 0xb2];
+    let raw_0 = [2u8, 0];
+    let pin_with_letter = [3u8, 4, b'4', b'8', b'x', b'1'];
+    let wiegand_uid_format = [0u8, 3, 1, 1];
+    for bytes in [
+        &wiegand26_fc_256[..],
+        &uid_of_3_bytes,
+        &raw_0,
+        &pin_with_letter,
+        &wiegand_uid_format,
+    ] {
+        assert!(
+            postcard::from_bytes::<Credential>(bytes).is_err(),
+            "{bytes:?} read as a credential"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Properties
 

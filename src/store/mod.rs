@@ -15,7 +15,7 @@ use lintel_hal::Change;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use codec::{decode, decode_person, encode, encode_person};
+use codec::{decode, decode_compact, encode, encode_compact};
 
 pub use model::{
     AckedSlot, Activity, Alert, AlertKind, CredentialRecord, Extra, Extras, GuardState,
@@ -24,9 +24,11 @@ pub use model::{
 };
 
 /// Bumped whenever a tree's layout changes; an older lintel refuses a newer store.
-pub const SCHEMA_VERSION: u32 = POSTCARD_PEOPLE;
+pub const SCHEMA_VERSION: u32 = POSTCARD_CARDS;
 /// The first schema whose people are postcard instead of JSON.
 const POSTCARD_PEOPLE: u32 = 2;
+/// The first schema whose credentials and acknowledged slots are postcard instead of JSON.
+const POSTCARD_CARDS: u32 = 3;
 const SCHEMA_KEY: &str = "schema_version";
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +139,19 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
 
+/// Every value of `tree`, read as the JSON an older schema wrote and written as postcard.
+fn json_to_compact<T: serde::Serialize + serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+    what: &str,
+) -> Result<Vec<(sled::IVec, Vec<u8>)>, StoreError> {
+    tree.iter()
+        .map(|entry| {
+            let (key, value) = entry?;
+            Ok((key, encode_compact(&decode::<T>(what, &value)?)))
+        })
+        .collect()
+}
+
 fn flatten(e: TransactionError<StoreError>) -> StoreError {
     match e {
         TransactionError::Abort(e) => e,
@@ -188,30 +203,40 @@ impl Store {
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::NewerSchema { found });
                 }
-                if found < POSTCARD_PEOPLE {
-                    store.people_to_postcard()?;
+                if found < SCHEMA_VERSION {
+                    store.upgrade(found)?;
                 }
             }
         }
         Ok(store)
     }
 
-    /// Rewrites people stored as JSON (schema 1) as postcard, and the schema version with them
-    /// in one transaction: a crash leaves either store whole.
-    fn people_to_postcard(&self) -> Result<(), StoreError> {
-        let rewritten = self
-            .people
-            .iter()
-            .map(|entry| {
-                let (key, value) = entry?;
-                let person: Person = decode("person", &value)?;
-                Ok((key, encode_person(&person)))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        (&self.people, &self.meta)
-            .transaction(|(people, meta)| {
-                for (key, value) in &rewritten {
-                    people.insert(key, value.as_slice())?;
+    /// Rewrites every tree that schema `found` kept as JSON and this one keeps as postcard, and
+    /// the schema version with them, in one transaction: a crash leaves either store whole.
+    fn upgrade(&self, found: u32) -> Result<(), StoreError> {
+        let people = if found < POSTCARD_PEOPLE {
+            json_to_compact::<Person>(&self.people, "person")?
+        } else {
+            Vec::new()
+        };
+        let (credentials, acked) = if found < POSTCARD_CARDS {
+            (
+                json_to_compact::<CredentialRecord>(&self.credentials, "credential")?,
+                json_to_compact::<AckedSlot>(&self.acked, "acked slot")?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        (&self.people, &self.credentials, &self.acked, &self.meta)
+            .transaction(|(t_people, t_credentials, t_acked, meta)| {
+                for (tree, rewritten) in [
+                    (t_people, &people),
+                    (t_credentials, &credentials),
+                    (t_acked, &acked),
+                ] {
+                    for (key, value) in rewritten {
+                        tree.insert(key, value.as_slice())?;
+                    }
                 }
                 meta.insert(SCHEMA_KEY, encode(&SCHEMA_VERSION))?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
@@ -296,11 +321,17 @@ impl Store {
     /// Every person, decoded one at a time: for a walk that keeps none of them (at 100k people
     /// the whole `Vec` is ~60 MB).
     pub fn each_person(&self) -> impl Iterator<Item = Result<Person, StoreError>> + use<> {
-        self.people.iter().values().map(|v| decode_person(&v?))
+        self.people
+            .iter()
+            .values()
+            .map(|v| decode_compact::<Person>("person", &v?))
     }
 
     pub fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
-        self.people.get(id)?.map(|v| decode_person(&v)).transpose()
+        self.people
+            .get(id)?
+            .map(|v| decode_compact::<Person>("person", &v))
+            .transpose()
     }
 
     pub fn person_by_external(
@@ -318,14 +349,14 @@ impl Store {
         self.credentials
             .iter()
             .values()
-            .map(|v| decode("credential", &v?))
+            .map(|v| decode_compact("credential", &v?))
             .collect()
     }
 
     pub fn credential(&self, card: u64) -> Result<Option<CredentialRecord>, StoreError> {
         self.credentials
             .get(keys::card(card))?
-            .map(|v| decode("credential", &v))
+            .map(|v| decode_compact("credential", &v))
             .transpose()
     }
 
@@ -335,7 +366,7 @@ impl Store {
         for kv in self.acked.scan_prefix(keys::controller_prefix(controller)) {
             let (k, v) = kv?;
             let card = keys::u64_from(&k).ok_or_else(|| corrupt_key("acked"))?;
-            out.insert(card, decode("acked slot", &v)?);
+            out.insert(card, decode_compact("acked slot", &v)?);
         }
         Ok(out)
     }
@@ -535,14 +566,14 @@ impl Store {
                 (
                     p.id.clone(),
                     p.link.as_ref().map(link_key),
-                    encode_person(p),
+                    encode_compact(p),
                 )
             })
             .collect();
         let creds: Vec<_> = commit
             .credentials_put
             .iter()
-            .map(|c| (keys::card(c.card), encode(c)))
+            .map(|c| (keys::card(c.card), encode_compact(c)))
             .collect();
         let outbox: Vec<_> = commit
             .outbox
@@ -611,7 +642,7 @@ impl Store {
                 )| {
                     for id in &commit.people_remove {
                         if let Some(old) = t_people.remove(id.as_bytes())? {
-                            let old = decode_person(&old).map_err(abort)?;
+                            let old = decode_compact::<Person>("person", &old).map_err(abort)?;
                             if let Some(link) = &old.link {
                                 t_ext.remove(link_key(link))?;
                             }
@@ -620,7 +651,7 @@ impl Store {
                     for (id, ext, value) in &people {
                         if let Some(old) = t_people.insert(id.as_bytes(), value.as_slice())? {
                             // A relinked person must not stay findable by their old record.
-                            let old = decode_person(&old).map_err(abort)?;
+                            let old = decode_compact::<Person>("person", &old).map_err(abort)?;
                             if let Some(old_key) = old.link.as_ref().map(link_key)
                                 && Some(&old_key) != ext.as_ref()
                             {
@@ -732,7 +763,7 @@ impl Store {
                                 slot: entry.op.slot,
                                 credential,
                             };
-                            t_acked.insert(acked_key, encode(&slot))?;
+                            t_acked.insert(acked_key, encode_compact(&slot))?;
                         }
                         Change::Revoke { .. } => {
                             t_acked.remove(acked_key)?;

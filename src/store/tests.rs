@@ -4,9 +4,10 @@ use jiff::Timestamp;
 use jiff::civil::date;
 use lintel_hal::{Change, Credential, Op};
 
-use super::codec::{decode_person, encode_person};
+use super::codec::{decode_compact, encode_compact};
+use super::keys;
 use super::{
-    Activity, Commit, CredentialRecord, Extra, OutboxEntry, Outcome, Person, PersonType,
+    AckedSlot, Activity, Commit, CredentialRecord, Extra, OutboxEntry, Outcome, Person, PersonType,
     SCHEMA_KEY, SCHEMA_VERSION, SourceLink, SourceState, Store, StoreError,
 };
 
@@ -287,7 +288,10 @@ fn someone() -> Person {
 #[test]
 fn a_person_reads_back_as_written() {
     let p = someone();
-    assert_eq!(decode_person(&encode_person(&p)).expect("decodes"), p);
+    assert_eq!(
+        decode_compact::<Person>("person", &encode_compact(&p)).expect("decodes"),
+        p
+    );
 }
 
 /// The bytes a store written before `Person` kept its rarer fields apart holds for
@@ -296,16 +300,24 @@ const SOMEONE_STORED: &str = "0270310103706d7303542d31045a6fc3ab084c6f76656c6163
 
 #[test]
 fn a_person_is_stored_in_the_layout_stores_already_hold() {
-    let hex: String = encode_person(&someone())
+    assert_stored_as(&someone(), "person", SOMEONE_STORED);
+}
+
+/// `value` encodes as `stored` (hex) and `stored` decodes as `value`.
+fn assert_stored_as<T>(value: &T, what: &str, stored: &str)
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let hex: String = encode_compact(value)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    assert_eq!(hex, SOMEONE_STORED);
-    let bytes: Vec<u8> = (0..SOMEONE_STORED.len())
+    assert_eq!(hex, stored, "{what} {value:?}");
+    let bytes: Vec<u8> = (0..stored.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(&SOMEONE_STORED[i..i + 2], 16).expect("hex"))
+        .map(|i| u8::from_str_radix(&stored[i..i + 2], 16).expect("hex"))
         .collect();
-    assert_eq!(decode_person(&bytes).expect("decodes"), someone());
+    assert_eq!(&decode_compact::<T>(what, &bytes).expect("decodes"), value);
 }
 
 /// A person with nothing extra set equals one whose extra fields were set and cleared.
@@ -322,31 +334,43 @@ fn extra_fields_compare_by_value_set_or_not() {
 
 #[test]
 fn a_truncated_padded_or_json_person_is_corrupt() {
-    let bytes = encode_person(&someone());
+    let bytes = encode_compact(&someone());
     let mut padded = bytes.clone();
     padded.push(0);
     let json = serde_json::to_vec(&someone()).expect("encodes");
     for bad in [&bytes[..bytes.len() - 1], &padded[..], &json[..], &[][..]] {
-        match decode_person(bad) {
+        match decode_compact::<Person>("person", bad) {
             Err(StoreError::Corrupt { what, .. }) => assert_eq!(what, "person"),
             other => panic!("expected Corrupt, got {other:?}"),
         }
     }
 }
 
-/// A store as lintel with schema 1 left it, holding `people` (id, value) as given.
-fn schema_1_store(path: &Path, people: &[(&str, Vec<u8>)]) {
+/// A store as an older lintel left it: schema `version`, holding `rows` (tree, key, value) as
+/// given.
+fn old_store(path: &Path, version: &[u8], rows: &[(&str, Vec<u8>, Vec<u8>)]) {
     let db = raw(path);
-    let tree = db.open_tree("people").expect("people tree");
-    for (id, value) in people {
-        tree.insert(id.as_bytes(), value.as_slice())
+    for (tree, key, value) in rows {
+        db.open_tree(tree)
+            .expect("tree")
+            .insert(key.as_slice(), value.as_slice())
             .expect("raw insert");
     }
     db.open_tree("meta")
         .expect("meta tree")
-        .insert(SCHEMA_KEY, b"1")
+        .insert(SCHEMA_KEY, version)
         .expect("raw insert");
     db.flush().expect("raw flush");
+}
+
+fn raw_value(path: &Path, tree: &str, key: &[u8]) -> Vec<u8> {
+    raw(path)
+        .open_tree(tree)
+        .expect("tree")
+        .get(key)
+        .expect("reads")
+        .expect("still there")
+        .to_vec()
 }
 
 fn raw_schema(path: &Path) -> Vec<u8> {
@@ -374,7 +398,14 @@ async fn a_schema_1_store_has_its_people_rewritten_as_postcard() {
     let dir = tempdir();
     let (ada, bob) = (person("p1", "T-1"), person("p2", "T-2"));
     let json = |p: &Person| serde_json::to_vec(p).expect("encodes");
-    schema_1_store(dir.path(), &[("p1", json(&ada)), ("p2", json(&bob))]);
+    old_store(
+        dir.path(),
+        b"1",
+        &[
+            ("people", b"p1".to_vec(), json(&ada)),
+            ("people", b"p2".to_vec(), json(&bob)),
+        ],
+    );
     {
         let store = open(dir.path());
         assert_eq!(store.people().expect("reads"), [ada.clone(), bob.clone()]);
@@ -395,24 +426,160 @@ async fn a_schema_1_store_has_its_people_rewritten_as_postcard() {
         raw_schema(dir.path()),
         serde_json::to_vec(&SCHEMA_VERSION).expect("encodes")
     );
-    let stored = raw(dir.path())
-        .open_tree("people")
-        .expect("people tree")
-        .get("p1")
-        .expect("reads")
-        .expect("still there");
-    assert_eq!(decode_person(&stored).expect("postcard"), ada);
+    let stored = raw_value(dir.path(), "people", b"p1");
+    assert_eq!(
+        decode_compact::<Person>("person", &stored).expect("postcard"),
+        ada
+    );
 }
 
 #[test]
 fn a_schema_1_person_that_is_not_json_refuses_the_store_and_keeps_it_as_it_was() {
     let dir = tempdir();
-    schema_1_store(dir.path(), &[("p1", b"{not json".to_vec())]);
+    old_store(
+        dir.path(),
+        b"1",
+        &[("people", b"p1".to_vec(), b"{not json".to_vec())],
+    );
     match try_open(dir.path()) {
         Err(StoreError::Corrupt { what, .. }) => assert_eq!(what, "person"),
         other => panic!("expected Corrupt, got {other:?}"),
     }
     assert_eq!(raw_schema(dir.path()), b"1");
+}
+
+/// A card of each kind a credential record can hold, and what a controller acknowledged for
+/// it.
+fn cards() -> Vec<(CredentialRecord, AckedSlot)> {
+    use crate::credentials::{Credential as Card, CredentialFormat};
+    let cards = [
+        Card::wiegand(CredentialFormat::Wiegand37, 1000, 300_000).expect("card"),
+        Card::uid(&[0x04, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6]).expect("card"),
+        Card::raw(8_392_263).expect("card"),
+        Card::pin("4821").expect("pin"),
+    ];
+    cards
+        .into_iter()
+        .zip(1u64..)
+        .map(|(card, n)| {
+            let record = CredentialRecord {
+                card: n,
+                credential: card,
+                person_id: format!("p{n}"),
+                added_at: "2025-01-01T08:00:00.5Z".parse().expect("a timestamp"),
+            };
+            let slot = AckedSlot {
+                slot: u16::try_from(n).expect("small") * 300,
+                credential: Credential {
+                    card: n,
+                    doors: 0b101,
+                    valid_from: 1_735_718_400,
+                    valid_until: (n % 2 == 0).then_some(1_767_225_599),
+                    pin: (n == 4).then_some(4821),
+                },
+            };
+            (record, slot)
+        })
+        .collect()
+}
+
+/// [`cards`] as the store keeps them since schema 3, hex-encoded: record, then acked slot.
+const CARDS_STORED: [(&str, &str); 4] = [
+    (
+        "010002e807e0a71202703116323032352d30312d30315430383a30303a30302e355a",
+        "ac02010580ecd3bb060000",
+    ),
+    (
+        "02010704a1b2c3d4e5f602703216323032352d30312d30315430383a30303a30302e355a",
+        "d804020580ecd3bb0601fff1d6ca0600",
+    ),
+    (
+        "0302c79c800402703316323032352d30312d30315430383a30303a30302e355a",
+        "8407030580ecd3bb060000",
+    ),
+    (
+        "0403043438323102703416323032352d30312d30315430383a30303a30302e355a",
+        "b009040580ecd3bb0601fff1d6ca0601d525",
+    ),
+];
+
+#[test]
+fn credentials_and_acked_slots_are_stored_in_the_schema_3_layout() {
+    for ((record, slot), (record_hex, slot_hex)) in cards().into_iter().zip(CARDS_STORED) {
+        assert_stored_as(&record, "credential", record_hex);
+        assert_stored_as(&slot, "acked slot", slot_hex);
+    }
+}
+
+#[tokio::test]
+async fn a_schema_2_store_has_its_credentials_and_acked_slots_rewritten_as_postcard() {
+    let dir = tempdir();
+    let ada = person("p1", "T-1");
+    let cards = cards();
+    let mut rows = vec![("people", b"p1".to_vec(), encode_compact(&ada))];
+    for (record, slot) in &cards {
+        rows.push((
+            "credentials",
+            keys::card(record.card).to_vec(),
+            serde_json::to_vec(record).expect("encodes"),
+        ));
+        rows.push((
+            "acked",
+            keys::acked(C, record.card),
+            serde_json::to_vec(slot).expect("encodes"),
+        ));
+    }
+    old_store(dir.path(), b"2", &rows);
+    {
+        let store = open(dir.path());
+        assert_eq!(store.people().expect("reads"), std::slice::from_ref(&ada));
+        let records: Vec<_> = cards.iter().map(|(r, _)| r.clone()).collect();
+        assert_eq!(store.credentials().expect("reads"), records);
+        let acked: Vec<_> = cards.iter().map(|(r, s)| (r.card, *s)).collect();
+        assert_eq!(
+            store
+                .acked(C)
+                .expect("reads")
+                .into_iter()
+                .collect::<Vec<_>>(),
+            acked
+        );
+    }
+    assert_eq!(
+        raw_schema(dir.path()),
+        serde_json::to_vec(&SCHEMA_VERSION).expect("encodes")
+    );
+    let (record, slot) = &cards[1];
+    let stored = raw_value(dir.path(), "credentials", &keys::card(record.card));
+    assert_eq!(stored, encode_compact(record));
+    let stored = raw_value(dir.path(), "acked", &keys::acked(C, record.card));
+    assert_eq!(stored, encode_compact(slot));
+    // People were postcard already, and are not rewritten.
+    assert_eq!(raw_value(dir.path(), "people", b"p1"), encode_compact(&ada));
+}
+
+#[test]
+fn a_schema_2_acked_slot_that_is_not_json_refuses_the_store_and_keeps_it_as_it_was() {
+    let dir = tempdir();
+    let (record, _) = &cards()[0];
+    let record_json = serde_json::to_vec(record).expect("encodes");
+    old_store(
+        dir.path(),
+        b"2",
+        &[
+            ("credentials", keys::card(1).to_vec(), record_json.clone()),
+            ("acked", keys::acked(C, 1), b"{not json".to_vec()),
+        ],
+    );
+    match try_open(dir.path()) {
+        Err(StoreError::Corrupt { what, .. }) => assert_eq!(what, "acked slot"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(raw_schema(dir.path()), b"2");
+    assert_eq!(
+        raw_value(dir.path(), "credentials", &keys::card(1)),
+        record_json
+    );
 }
 
 #[test]
