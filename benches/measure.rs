@@ -8,6 +8,8 @@
 //! cargo bench --bench measure -- store 100000         # the store's own memory once every tree
 //!                                                     # the daemon reads has been read; the
 //!                                                     # time to convert it from schema 1
+//! cargo bench --bench measure -- libraries 10000      # serde_json reading a listing whole or as
+//!                                                     # it streams in; phonenumber's heap
 //! cargo bench --bench measure -- latency tcp 100      # PMS change → controller applied, 1 s poll
 //! cargo bench --bench measure -- latency rtu 100      #   (also mqtt)
 //! cargo bench --bench measure -- rtu 19200            # RTU throughput vs the line-rate ceiling
@@ -75,6 +77,7 @@ fn main() {
         Some("store") => rt.block_on(store(num(1, 100_000))),
         Some("store-read") => store_read(Path::new(arg(1).expect("a store path")), &args[2..]),
         Some("store-open") => store_open(Path::new(arg(1).expect("a store path"))),
+        Some("libraries") => libraries(num(1, 10_000)),
         Some("latency") => rt.block_on(latency(arg(1).unwrap_or("tcp"), num(2, 100))),
         Some("rtu") => rt.block_on(rtu(num(1, 19_200) as u32, num(2, 0))),
         Some("revocation") => rt.block_on(revocation(arg(1) == Some("down"), num(2, 50))),
@@ -476,6 +479,57 @@ fn store_read(path: &Path, controllers: &[String]) {
     // The values read are gone; jemalloc hands their pages back within its 1 s decay.
     std::thread::sleep(Duration::from_secs(3));
     heap("after_reading_every_tree");
+}
+
+// ---- libraries: what two dependencies cost the daemon ---------------------------------------
+
+/// The heap phonenumber holds once the `n` demo residents' phones are normalised (its metadata
+/// and compiled patterns stay loaded for the process's life), and serde_json reading their
+/// listing whole, as the daemon does, against reading it as it arrives (a reader fed 16 KiB at
+/// a time): what streaming the body would cost a pass.
+fn libraries(n: usize) {
+    let listing = site::listing(n);
+    let pid = std::process::id();
+    // Let jemalloc hand back what building the listing left behind (1 s decay).
+    std::thread::sleep(Duration::from_secs(3));
+    one("heap_before_phonenumber", mb(status_kb(pid, "RssAnon")));
+    let phones = listing
+        .iter()
+        .filter_map(|r| r.get("phone").and_then(|p| p.as_str()))
+        .filter_map(|p| lintel::sync::e164(p, Some(phonenumber::country::Id::US)))
+        .count();
+    std::thread::sleep(Duration::from_secs(3));
+    one("heap_after_phonenumber", mb(status_kb(pid, "RssAnon")));
+    println!("{phones} phones normalised");
+
+    let body = site::body(&listing);
+    println!("listing body: {}", mb(body.len() as u64 / 1024));
+    let (mut whole, mut streamed) = (Vec::new(), Vec::new());
+    for _ in 0..9 {
+        let started = Instant::now();
+        std::hint::black_box(serde_json::from_slice::<serde_json::Value>(&body).expect("parses"));
+        whole.push(ms(started.elapsed()));
+        let started = Instant::now();
+        let reader = std::io::BufReader::with_capacity(16 * 1024, Drip(&body));
+        std::hint::black_box(
+            serde_json::from_reader::<_, serde_json::Value>(reader).expect("parses"),
+        );
+        streamed.push(ms(started.elapsed()));
+    }
+    report(&format!("json_{n}_from_slice"), "ms", &mut whole);
+    report(&format!("json_{n}_from_reader"), "ms", &mut streamed);
+}
+
+/// A body read as a socket gives it: at most 16 KiB per read.
+struct Drip<'a>(&'a [u8]);
+
+impl std::io::Read for Drip<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(16 * 1024).min(self.0.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
 }
 
 // ---- latency: a change at the PMS → the controller applied it -------------------------------

@@ -45,6 +45,7 @@ fi
 measure pure 10000
 measure daemon 10000 60 5
 measure store 10000
+measure libraries 10000
 for transport in tcp rtu mqtt; do
     measure latency "$transport" 100
 done
