@@ -214,6 +214,12 @@ impl Store {
     /// Rewrites every tree that schema `found` kept as JSON and this one keeps as postcard, and
     /// the schema version with them, in one transaction: a crash leaves either store whole.
     fn upgrade(&self, found: u32) -> Result<(), StoreError> {
+        // Seconds at 100k people, before READY: say why the start is slow.
+        tracing::info!(
+            from = found,
+            to = SCHEMA_VERSION,
+            "converting the store's layout, once"
+        );
         let people = if found < POSTCARD_PEOPLE {
             json_to_compact::<Person>(&self.people, "person")?
         } else {
@@ -243,6 +249,12 @@ impl Store {
             })
             .map_err(flatten)?;
         self.db.flush()?;
+        tracing::info!(
+            people = people.len(),
+            credentials = credentials.len(),
+            acked = acked.len(),
+            "store converted"
+        );
         Ok(())
     }
 
