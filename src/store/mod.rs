@@ -152,6 +152,10 @@ fn json_to_compact<T: serde::Serialize + serde::de::DeserializeOwned>(
         .collect()
 }
 
+fn decode_person(bytes: &[u8]) -> Result<Person, StoreError> {
+    decode_compact("person", bytes)
+}
+
 fn flatten(e: TransactionError<StoreError>) -> StoreError {
     match e {
         TransactionError::Abort(e) => e,
@@ -333,17 +337,11 @@ impl Store {
     /// Every person, decoded one at a time: for a walk that keeps none of them (at 100k people
     /// the whole `Vec` is ~60 MB).
     pub fn each_person(&self) -> impl Iterator<Item = Result<Person, StoreError>> + use<> {
-        self.people
-            .iter()
-            .values()
-            .map(|v| decode_compact::<Person>("person", &v?))
+        self.people.iter().values().map(|v| decode_person(&v?))
     }
 
     pub fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
-        self.people
-            .get(id)?
-            .map(|v| decode_compact::<Person>("person", &v))
-            .transpose()
+        self.people.get(id)?.map(|v| decode_person(&v)).transpose()
     }
 
     pub fn person_by_external(
@@ -654,7 +652,7 @@ impl Store {
                 )| {
                     for id in &commit.people_remove {
                         if let Some(old) = t_people.remove(id.as_bytes())? {
-                            let old = decode_compact::<Person>("person", &old).map_err(abort)?;
+                            let old = decode_person(&old).map_err(abort)?;
                             if let Some(link) = &old.link {
                                 t_ext.remove(link_key(link))?;
                             }
@@ -663,7 +661,7 @@ impl Store {
                     for (id, ext, value) in &people {
                         if let Some(old) = t_people.insert(id.as_bytes(), value.as_slice())? {
                             // A relinked person must not stay findable by their old record.
-                            let old = decode_compact::<Person>("person", &old).map_err(abort)?;
+                            let old = decode_person(&old).map_err(abort)?;
                             if let Some(old_key) = old.link.as_ref().map(link_key)
                                 && Some(&old_key) != ext.as_ref()
                             {

@@ -214,14 +214,7 @@ fn write_raw_schema(path: &Path, bytes: &[u8]) {
 fn open_records_the_schema_version() {
     let dir = tempdir();
     drop(open(dir.path()));
-    let db = raw(dir.path());
-    let raw = db
-        .open_tree("meta")
-        .expect("meta tree")
-        .get(SCHEMA_KEY)
-        .expect("meta reads")
-        .expect("schema version written on first open");
-    let version: u32 = serde_json::from_slice(&raw).expect("a JSON number");
+    let version: u32 = serde_json::from_slice(&raw_schema(dir.path())).expect("a JSON number");
     assert_eq!(version, SCHEMA_VERSION);
 }
 
@@ -374,13 +367,7 @@ fn raw_value(path: &Path, tree: &str, key: &[u8]) -> Vec<u8> {
 }
 
 fn raw_schema(path: &Path) -> Vec<u8> {
-    raw(path)
-        .open_tree("meta")
-        .expect("meta tree")
-        .get(SCHEMA_KEY)
-        .expect("meta reads")
-        .expect("still there")
-        .to_vec()
+    raw_value(path, "meta", SCHEMA_KEY.as_bytes())
 }
 
 #[test]
