@@ -65,8 +65,19 @@ pub fn load(n: usize) -> Vec<usize> {
 }
 
 /// The demo PMS listing for `n` residents.
+/// Their phones as a PMS shows them, `(555) 010-0042`, rather than the demo's E.164: each pass
+/// reads them as it would a real building's.
 pub fn listing(n: usize) -> Vec<Value> {
-    lintel::demo::pms::demo_residents(n)
+    let mut residents = lintel::demo::pms::demo_residents(n);
+    for resident in &mut residents {
+        if let Some(Value::String(phone)) = resident.get_mut("phone")
+            && let Some(number) = phone.strip_prefix("+1")
+            && number.len() == 10
+        {
+            *phone = format!("({}) {}-{}", &number[..3], &number[3..6], &number[6..]);
+        }
+    }
+    residents
 }
 
 /// The body the fixture PMS serves for `listing`.

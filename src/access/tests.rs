@@ -118,6 +118,7 @@ fn person(id: &str) -> Person {
         lease_end: None,
         move_in: Some(date(2026, 3, 8)),
         move_out: Some(date(2026, 11, 1)),
+        phone_listed: 0,
         person_type: PersonType::Resident,
         access_enabled: true,
         decoupled: false,

@@ -129,6 +129,7 @@ impl RawFields {
             lease_end,
             move_in,
             move_out,
+            phone_listed: 0,
         })
     }
 }

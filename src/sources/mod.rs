@@ -41,6 +41,12 @@ pub struct SourceRecord {
     pub lease_end: Option<Date>,
     pub move_in: Option<Date>,
     pub move_out: Option<Date>,
+    /// A fingerprint of the phone as the source wrote it and the default country it was read
+    /// with, when reading it changed it (a national number made E.164); 0 otherwise. A pass
+    /// that finds the same fingerprint on the person keeps their phone without parsing it again
+    /// (`crate::sync::normalise`).
+    #[serde(default)]
+    pub phone_listed: u64,
 }
 
 /// A visitor pass as the source lists it (origin `cloud`): keyed by the source and its external

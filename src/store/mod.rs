@@ -24,11 +24,13 @@ pub use model::{
 };
 
 /// Bumped whenever a tree's layout changes; an older lintel refuses a newer store.
-pub const SCHEMA_VERSION: u32 = POSTCARD_CARDS;
+pub const SCHEMA_VERSION: u32 = LISTED_PHONES;
 /// The first schema whose people are postcard instead of JSON.
 const POSTCARD_PEOPLE: u32 = 2;
 /// The first schema whose credentials and acknowledged slots are postcard instead of JSON.
 const POSTCARD_CARDS: u32 = 3;
+/// The first schema whose people end with `phone_listed`.
+const LISTED_PHONES: u32 = 4;
 const SCHEMA_KEY: &str = "schema_version";
 
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +154,20 @@ fn json_to_compact<T: serde::Serialize + serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// Every person of a schema 2 or 3 store, ending with `phone_listed` as 0: postcard is
+/// positional, so that is the zero appended. Each is read back before anything is written.
+fn with_phone_listed(tree: &sled::Tree) -> Result<Vec<(sled::IVec, Vec<u8>)>, StoreError> {
+    let zero = encode_compact(&0u64);
+    tree.iter()
+        .map(|entry| {
+            let (key, value) = entry?;
+            let bytes = [&value[..], &zero].concat();
+            decode_person(&bytes)?;
+            Ok((key, bytes))
+        })
+        .collect()
+}
+
 fn decode_person(bytes: &[u8]) -> Result<Person, StoreError> {
     decode_compact("person", bytes)
 }
@@ -215,8 +231,8 @@ impl Store {
         Ok(store)
     }
 
-    /// Rewrites every tree that schema `found` kept as JSON and this one keeps as postcard, and
-    /// the schema version with them, in one transaction: a crash leaves either store whole.
+    /// Rewrites every tree whose layout changed since schema `found` (JSON become postcard,
+    /// people gaining `phone_listed`), and the schema version with them, in one transaction: a crash leaves either store whole.
     fn upgrade(&self, found: u32) -> Result<(), StoreError> {
         // Seconds at 100k people, before READY: say why the start is slow.
         tracing::info!(
@@ -226,6 +242,8 @@ impl Store {
         );
         let people = if found < POSTCARD_PEOPLE {
             json_to_compact::<Person>(&self.people, "person")?
+        } else if found < LISTED_PHONES {
+            with_phone_listed(&self.people)?
         } else {
             Vec::new()
         };

@@ -62,6 +62,8 @@ pub struct Person {
     pub lease_end: Option<Date>,
     pub move_in: Option<Date>,
     pub move_out: Option<Date>,
+    /// Which raw phone `phone` was read from: see [`crate::sources::SourceRecord::phone_listed`].
+    pub phone_listed: u64,
 
     // Admin-owned.
     pub person_type: PersonType,
@@ -185,6 +187,9 @@ struct StoredPerson {
     excluded: Option<String>,
     created_at: Timestamp,
     updated_at: Timestamp,
+    /// Since schema 4: people written before end at `updated_at`.
+    #[serde(default)]
+    phone_listed: u64,
 }
 
 impl From<StoredPerson> for Person {
@@ -203,6 +208,7 @@ impl From<StoredPerson> for Person {
             lease_end: s.lease_end,
             move_in: s.move_in,
             move_out: s.move_out,
+            phone_listed: s.phone_listed,
             person_type: s.person_type,
             access_enabled: s.access_enabled,
             decoupled: s.decoupled,
@@ -252,6 +258,7 @@ impl From<Person> for StoredPerson {
             excluded: extra.excluded,
             created_at: p.created_at,
             updated_at: p.updated_at,
+            phone_listed: p.phone_listed,
         }
     }
 }

@@ -76,6 +76,7 @@ fn person(id: &str, external_id: &str) -> Person {
         lease_end: None,
         move_in: None,
         move_out: None,
+        phone_listed: 0,
         person_type: PersonType::Resident,
         access_enabled: true,
         decoupled: false,
@@ -287,13 +288,84 @@ fn a_person_reads_back_as_written() {
     );
 }
 
-/// The bytes a store written before `Person` kept its rarer fields apart holds for
-/// [`someone`] (commit 09dbbe9): the layout on disk did not change with it.
-const SOMEONE_STORED: &str = "0270310103706d7303542d31045a6fc3ab084c6f76656c616365010f616461406578616d706c652e636f6d010c2b31343135353535303132330103313031000763757272656e74010a323032352d30382d3031010a323032362d31322d33310000010100010434373131010b6e69676874207368696674000106676172616765000100001e323032352d30312d30315430383a30303a30302e3132333435363738395a14313937302d30312d30315430303a31363a34305a";
+/// The bytes a schema 2 or 3 store holds for [`someone`] (commit 09dbbe9, before `Person` kept
+/// its rarer fields apart: the layout on disk did not change with it).
+const SOMEONE_STORED_3: &str = "0270310103706d7303542d31045a6fc3ab084c6f76656c616365010f616461406578616d706c652e636f6d010c2b31343135353535303132330103313031000763757272656e74010a323032352d30382d3031010a323032362d31322d33310000010100010434373131010b6e69676874207368696674000106676172616765000100001e323032352d30312d30315430383a30303a30302e3132333435363738395a14313937302d30312d30315430303a31363a34305a";
+
+/// Schema 4 appends `phone_listed`, a varint.
+#[test]
+fn a_person_is_stored_in_the_schema_4_layout() {
+    assert_stored_as(&someone(), "person", &format!("{SOMEONE_STORED_3}00"));
+    let listed = Person {
+        phone_listed: 300,
+        ..someone()
+    };
+    assert_stored_as(&listed, "person", &format!("{SOMEONE_STORED_3}ac02"));
+}
+
+#[tokio::test]
+async fn a_schema_3_store_has_its_people_end_with_phone_listed() {
+    let dir = tempdir();
+    let bob = person("p2", "T-2");
+    old_store(
+        dir.path(),
+        b"3",
+        &[
+            ("people", b"p1".to_vec(), unhex(SOMEONE_STORED_3)),
+            ("people", b"p2".to_vec(), before_schema_4(&bob)),
+        ],
+    );
+    {
+        let store = open(dir.path());
+        assert_eq!(store.people().expect("reads"), [someone(), bob.clone()]);
+    }
+    assert_eq!(
+        raw_schema(dir.path()),
+        serde_json::to_vec(&SCHEMA_VERSION).expect("encodes")
+    );
+    assert_eq!(
+        raw_value(dir.path(), "people", b"p1"),
+        unhex(&format!("{SOMEONE_STORED_3}00"))
+    );
+    assert_eq!(raw_value(dir.path(), "people", b"p2"), encode_compact(&bob));
+}
 
 #[test]
-fn a_person_is_stored_in_the_layout_stores_already_hold() {
-    assert_stored_as(&someone(), "person", SOMEONE_STORED);
+fn a_schema_3_person_that_does_not_read_refuses_the_store_and_keeps_it_as_it_was() {
+    let dir = tempdir();
+    let good = unhex(SOMEONE_STORED_3);
+    let truncated = good[..good.len() - 4].to_vec();
+    old_store(
+        dir.path(),
+        b"3",
+        &[
+            ("people", b"p1".to_vec(), good.clone()),
+            ("people", b"p2".to_vec(), truncated.clone()),
+        ],
+    );
+    match try_open(dir.path()) {
+        Err(StoreError::Corrupt { what, .. }) => assert_eq!(what, "person"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(raw_schema(dir.path()), b"3");
+    assert_eq!(raw_value(dir.path(), "people", b"p1"), good);
+    assert_eq!(raw_value(dir.path(), "people", b"p2"), truncated);
+}
+
+/// `person` as schemas 2 and 3 stored it: without `phone_listed` (0), the last byte of
+/// schema 4's layout.
+fn before_schema_4(person: &Person) -> Vec<u8> {
+    assert_eq!(person.phone_listed, 0);
+    let mut bytes = encode_compact(person);
+    bytes.pop();
+    bytes
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
 }
 
 /// `value` encodes as `stored` (hex) and `stored` decodes as `value`.
@@ -306,11 +378,10 @@ where
         .map(|b| format!("{b:02x}"))
         .collect();
     assert_eq!(hex, stored, "{what} {value:?}");
-    let bytes: Vec<u8> = (0..stored.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&stored[i..i + 2], 16).expect("hex"))
-        .collect();
-    assert_eq!(&decode_compact::<T>(what, &bytes).expect("decodes"), value);
+    assert_eq!(
+        &decode_compact::<T>(what, &unhex(stored)).expect("decodes"),
+        value
+    );
 }
 
 /// A person with nothing extra set equals one whose extra fields were set and cleared.
@@ -503,7 +574,7 @@ async fn a_schema_2_store_has_its_credentials_and_acked_slots_rewritten_as_postc
     let dir = tempdir();
     let ada = person("p1", "T-1");
     let cards = cards();
-    let mut rows = vec![("people", b"p1".to_vec(), encode_compact(&ada))];
+    let mut rows = vec![("people", b"p1".to_vec(), before_schema_4(&ada))];
     for (record, slot) in &cards {
         rows.push((
             "credentials",
@@ -541,7 +612,7 @@ async fn a_schema_2_store_has_its_credentials_and_acked_slots_rewritten_as_postc
     assert_eq!(stored, encode_compact(record));
     let stored = raw_value(dir.path(), "acked", &keys::acked(C, record.card));
     assert_eq!(stored, encode_compact(slot));
-    // People were postcard already, and are not rewritten.
+    // People were postcard already, and gain only `phone_listed`.
     assert_eq!(raw_value(dir.path(), "people", b"p1"), encode_compact(&ada));
 }
 

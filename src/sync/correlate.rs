@@ -123,11 +123,6 @@ impl<'a> Index<'a> {
         self.ours_by_id.get(ext).next().map(|i| &self.people[i])
     }
 
-    /// The phone of this source's person with external id `ext`, as sync last wrote it.
-    pub fn stored_phone(&self, ext: &str) -> Option<&'a str> {
-        self.linked(ext).and_then(|p| p.phone.as_deref())
-    }
-
     fn each<'s>(
         &'s self,
         map: &'s Multi<'a>,

@@ -200,9 +200,8 @@ pub fn plan_pass(input: &PassInput<'_>, ids: &mut dyn FnMut() -> u64) -> Result<
                     );
                     continue;
                 }
-                let stored_phone = pass.index.stored_phone(ext);
-                let (record, notes) =
-                    normalise(raw, &input.policy.units, input.country, stored_phone);
+                let linked = pass.index.linked(ext);
+                let (record, notes) = normalise(raw, &input.policy.units, input.country, linked);
                 match correlate::find(&pass, &record) {
                     Candidate::Linked(person) => (person, Some((record, notes))),
                     found => {
@@ -309,6 +308,7 @@ fn applied(policy: &PolicyConfig, person: &Person, record: &SourceRecord) -> boo
         && person.extra.excluded.is_none()
         && person.at_source
         && ineligible(policy, record).is_none()
+        && person.phone_listed == record.phone_listed
         && apply_source_fields(&mut Cow::Borrowed(person), record).is_empty()
 }
 
@@ -404,6 +404,10 @@ fn update_linked(pass: &mut Pass<'_>, person: &Person, record: &SourceRecord, no
         changed.push("listed again at source");
     }
     if changed.is_empty() {
+        if let Cow::Owned(noted) = updated {
+            // Only which raw phone theirs was read from: kept, not reported.
+            pass.changed.insert(noted.id.clone(), noted);
+        }
         return;
     }
     let mut updated = updated.into_owned();
@@ -590,6 +594,7 @@ pub fn new_person(id: String, source: &str, r: &SourceRecord, now: Timestamp) ->
         lease_end: None,
         move_in: None,
         move_out: None,
+        phone_listed: 0,
         person_type: PersonType::Resident,
         access_enabled: true,
         decoupled: false,
@@ -625,6 +630,10 @@ pub fn apply_source_fields(p: &mut Cow<'_, Person>, r: &SourceRecord) -> Vec<&'s
     take!(lease_end);
     take!(move_in);
     take!(move_out);
+    // Bookkeeping, not a change anyone made.
+    if p.phone_listed != r.phone_listed {
+        p.to_mut().phone_listed = r.phone_listed;
+    }
     changed
 }
 

@@ -3,21 +3,27 @@
 
 use phonenumber::Mode;
 use phonenumber::country::Id;
+use sha2::{Digest, Sha256};
 
 use crate::config::UnitRules;
 use crate::sources::SourceRecord;
+use crate::store::Person;
 
-/// Normalises `record`; returns notes on values that had to be dropped. `stored_phone` is the
-/// phone sync last wrote for this record's person: a raw phone equal to it is already E.164 and
-/// is kept without parsing it again ([`e164`] gives its own output back). Parsing was a fifth of
-/// a no-change pass over a PMS that hands out E.164 phones (docs/BENCHMARKS.md).
+/// Normalises `record`; returns notes on values that had to be dropped. `linked` is the person
+/// sync last wrote for this record: a phone they already hold is kept without parsing it again.
+/// That is a raw phone equal to theirs (E.164 already: [`e164`] gives its own output back), or
+/// one whose [`listed_phone`] fingerprint they hold (read the same way last time). Parsing was
+/// a fifth of a no-change pass, and once it has run the parser's metadata stays loaded for the
+/// process's life (docs/BENCHMARKS.md).
 pub fn normalise(
     record: &SourceRecord,
     units: &UnitRules,
     country: Option<Id>,
-    stored_phone: Option<&str>,
+    linked: Option<&Person>,
 ) -> (SourceRecord, Vec<String>) {
     let mut notes = Vec::new();
+    let mut phone_listed = 0;
+    let stored = linked.and_then(|p| p.phone.as_deref());
     // Field by field rather than a clone overwritten: a pass normalises every record.
     let phone = match record
         .phone
@@ -26,14 +32,28 @@ pub fn normalise(
         .filter(|p| !p.is_empty())
     {
         None => None,
-        Some(raw) if stored_phone == Some(raw) => Some(raw.to_string()),
-        Some(raw) => match e164(raw, country) {
-            Some(p) => Some(p),
-            None => {
-                notes.push(format!("phone `{raw}` is not a phone number; left out"));
-                None
+        Some(raw) if stored == Some(raw) => Some(raw.to_string()),
+        Some(raw) => {
+            let listed = listed_phone(raw, country);
+            match (stored, linked) {
+                (Some(stored), Some(p)) if p.phone_listed == listed => {
+                    phone_listed = listed;
+                    Some(stored.to_string())
+                }
+                _ => match e164(raw, country) {
+                    Some(p) => {
+                        if p != raw {
+                            phone_listed = listed;
+                        }
+                        Some(p)
+                    }
+                    None => {
+                        notes.push(format!("phone `{raw}` is not a phone number; left out"));
+                        None
+                    }
+                },
             }
-        },
+        }
     };
     let out = SourceRecord {
         external_id: record.external_id.clone(),
@@ -61,8 +81,24 @@ pub fn normalise(
         lease_end: record.lease_end,
         move_in: record.move_in,
         move_out: record.move_out,
+        phone_listed,
     };
     (out, notes)
+}
+
+/// A fingerprint of the raw phone `raw` read with the default country `country`: what sync
+/// keeps to know the next listing's phone is the same (64 bits of SHA-256, stable across
+/// builds; two raw phones of one person sharing it by chance is a 2^-64 event, and would only
+/// keep their old phone).
+pub fn listed_phone(raw: &str, country: Option<Id>) -> u64 {
+    let mut hash = Sha256::new();
+    if let Some(country) = country {
+        hash.update(country.as_ref());
+    }
+    hash.update([0]);
+    hash.update(raw);
+    let digest = hash.finalize();
+    u64::from_le_bytes(digest[..8].try_into().unwrap_or_default())
 }
 
 pub fn e164(raw: &str, country: Option<Id>) -> Option<String> {
@@ -73,6 +109,10 @@ pub fn e164(raw: &str, country: Option<Id>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::Timestamp;
+
+    /// SHA-256 of `US`, a zero byte and `(212) 555-0142`, its first 8 bytes little-endian.
+    const FINGERPRINT: u64 = 15_515_519_379_273_255_849;
 
     #[test]
     fn phones_become_e164_with_the_default_country() {
@@ -111,9 +151,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_raw_phone_equal_to_the_stored_one_is_kept_and_any_other_is_parsed() {
-        let record = |phone: &str| SourceRecord {
+    fn record(phone: &str) -> SourceRecord {
+        SourceRecord {
             external_id: "T-1".into(),
             first_name: "Ada".into(),
             last_name: "Lovelace".into(),
@@ -126,9 +165,23 @@ mod tests {
             lease_end: None,
             move_in: None,
             move_out: None,
-        };
+            phone_listed: 0,
+        }
+    }
+
+    /// The person sync wrote for `record(raw)`, holding `phone`.
+    fn linked(raw: &str, phone: &str, phone_listed: u64) -> Person {
+        Person {
+            phone: Some(phone.into()),
+            phone_listed,
+            ..crate::sync::new_person("p1".into(), "pms", &record(raw), Timestamp::UNIX_EPOCH)
+        }
+    }
+
+    #[test]
+    fn a_raw_phone_equal_to_the_stored_one_is_kept_and_any_other_is_parsed() {
         let units = UnitRules::default();
-        let stored = Some("+12125550142");
+        let stored = linked("+12125550142", "+12125550142", 0);
         for (raw, expected) in [
             ("+12125550142", Some("+12125550142")),
             (" +12125550142 ", Some("+12125550142")),
@@ -136,8 +189,50 @@ mod tests {
             ("+12125550199", Some("+12125550199")),
             ("call me", None),
         ] {
-            let (out, _) = normalise(&record(raw), &units, Some(Id::US), stored);
+            let (out, _) = normalise(&record(raw), &units, Some(Id::US), Some(&stored));
             assert_eq!(out.phone.as_deref(), expected, "{raw}");
         }
+    }
+
+    /// The person's phone is deliberately not what parsing gives, so a kept phone shows the
+    /// parser was not asked.
+    #[test]
+    fn a_phone_read_the_same_way_before_is_not_parsed_again() {
+        let units = UnitRules::default();
+        let raw = "(212) 555-0142";
+        let us = Some(Id::US);
+        let known = linked(raw, "+19999999999", listed_phone(raw, us));
+        let kept = |raw: &str, country| {
+            let (out, _) = normalise(&record(raw), &units, country, Some(&known));
+            (out.phone.expect("a phone"), out.phone_listed)
+        };
+        assert_eq!(
+            kept(raw, us),
+            ("+19999999999".into(), listed_phone(raw, us))
+        );
+        assert_eq!(kept(" (212) 555-0142 ", us).0, "+19999999999");
+        // Another raw phone, or the same one read with another default country, is parsed.
+        let other = "212-555-0142";
+        assert_eq!(
+            kept(other, us),
+            ("+12125550142".into(), listed_phone(other, us))
+        );
+        let gb = Some(Id::GB);
+        assert_eq!(kept(raw, gb).1, listed_phone(raw, gb));
+        assert_ne!(kept(raw, gb).0, "+19999999999");
+        // A phone already E.164 needs no fingerprint: it is its own.
+        assert_eq!(kept("+12125550142", us), ("+12125550142".into(), 0));
+        // Nor does one that is not a phone; it is left out.
+        let (out, notes) = normalise(&record("call me"), &units, us, Some(&known));
+        assert_eq!((out.phone, out.phone_listed, notes.len()), (None, 0, 1));
+    }
+
+    #[test]
+    fn the_fingerprint_is_stable_and_tells_the_country_apart() {
+        // What stores already hold: it must not move with a build or a dependency.
+        assert_eq!(listed_phone("(212) 555-0142", Some(Id::US)), FINGERPRINT);
+        assert_ne!(listed_phone("(212) 555-0142", Some(Id::CA)), FINGERPRINT);
+        assert_ne!(listed_phone("(212) 555-0142", None), FINGERPRINT);
+        assert_ne!(listed_phone("(212) 555-0143", Some(Id::US)), FINGERPRINT);
     }
 }

@@ -72,12 +72,7 @@ impl Settles for Settler {
         let Some(person) = self.linked(ext) else {
             return false;
         };
-        let (record, _) = normalise(
-            record,
-            &self.policy.units,
-            self.country,
-            person.phone.as_deref(),
-        );
+        let (record, _) = normalise(record, &self.policy.units, self.country, Some(person));
         applied(&self.policy, person, &record)
     }
 }

@@ -34,6 +34,7 @@ fn record(ext: &str) -> SourceRecord {
         lease_end: None,
         move_in: Some(date(2025, 8, 1)),
         move_out: None,
+        phone_listed: 0,
     }
 }
 
@@ -275,6 +276,44 @@ fn normalisation_canonicalises_unit_email_and_phone() {
         "{}",
         e.reason
     );
+}
+
+/// A store upgraded to schema 4 holds no fingerprints: the first pass notes them without
+/// reporting anything, and the next one settles the record as a pass over E.164 phones does.
+#[test]
+fn which_raw_phone_a_person_was_read_from_is_noted_silently_and_then_settles() {
+    let mut rec = record("T-1");
+    rec.phone = Some("(212) 555-0142".into());
+    let mut world = World::default();
+    let added = world.plan(vec![rec.clone()]);
+    let listed =
+        super::normalise::listed_phone("(212) 555-0142", Some(phonenumber::country::Id::US));
+    assert_eq!(added.people[0].phone_listed, listed);
+    world.apply(&added);
+    world.people[0].phone_listed = 0;
+
+    let noted = world.plan(vec![rec.clone()]);
+    assert_eq!(
+        (noted.added, noted.updated, noted.activity.len()),
+        (0, 0, 0)
+    );
+    assert_eq!(noted.people.len(), 1);
+    assert_eq!(noted.people[0].phone_listed, listed);
+    let mut expected = world.people[0].clone();
+    expected.phone_listed = listed;
+    assert_eq!(
+        noted.people[0], expected,
+        "nothing else moves, updated_at neither"
+    );
+    world.apply(&noted);
+
+    let read = read_settling(&world, vec![rec.clone()]);
+    assert_eq!(read.settled.len(), 1);
+    // The source rewrites the same phone its own way: parsed again, and only the note changes.
+    rec.phone = Some("212.555.0142".into());
+    let reformatted = world.plan(vec![rec]);
+    assert_eq!((reformatted.updated, reformatted.people.len()), (0, 1));
+    assert_eq!(reformatted.people[0].phone.as_deref(), Some("+12125550142"));
 }
 
 /// `[policy.units]` as an operator writes it.

@@ -210,6 +210,7 @@ impl Engine {
             lease_end: None,
             move_in: None,
             move_out: None,
+            phone_listed: 0,
             person_type: new.person_type,
             access_enabled: true,
             decoupled: false,
