@@ -168,6 +168,21 @@ fn with_phone_listed(tree: &sled::Tree) -> Result<Vec<(sled::IVec, Vec<u8>)>, St
         .collect()
 }
 
+/// Which raw phone a person's phone was read from, found by a pass where nothing else about
+/// them changed: [`Store::note_phones`] writes it apart from the pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneNote {
+    pub person: String,
+    /// The phone it was read as: the note holds only while the person still has it.
+    pub phone: String,
+    pub listed: u64,
+}
+
+/// People noted per transaction. sled keeps every page version a transaction writes until it
+/// ends: the first pass after the schema-4 upgrade noting 100k people in its own transaction
+/// took the daemon to 940 MB (docs/BENCHMARKS.md).
+const NOTES_PER_TRANSACTION: usize = 500;
+
 fn decode_person(bytes: &[u8]) -> Result<Person, StoreError> {
     decode_compact("person", bytes)
 }
@@ -744,6 +759,37 @@ impl Store {
             self.people_generation.fetch_add(1, Ordering::Release);
         }
         self.flush().await
+    }
+
+    /// Writes each note's fingerprint on its person while they still hold the phone it was read
+    /// as; returns how many it wrote. Bookkeeping: no person changes meaning, so neither
+    /// generation moves, and a note lost to a concurrent write is made again by the next pass.
+    pub fn note_phones(&self, notes: &[PhoneNote]) -> Result<usize, StoreError> {
+        let mut written = 0;
+        for chunk in notes.chunks(NOTES_PER_TRANSACTION) {
+            written += self
+                .people
+                .transaction(|t| {
+                    let mut n = 0;
+                    for note in chunk {
+                        let Some(value) = t.get(note.person.as_bytes())? else {
+                            continue;
+                        };
+                        let mut person = decode_person(&value).map_err(abort)?;
+                        if person.phone.as_deref() != Some(note.phone.as_str())
+                            || person.phone_listed == note.listed
+                        {
+                            continue;
+                        }
+                        person.phone_listed = note.listed;
+                        t.insert(note.person.as_bytes(), encode_compact(&person))?;
+                        n += 1;
+                    }
+                    Ok::<_, ConflictableTransactionError<StoreError>>(n)
+                })
+                .map_err(flatten)?;
+        }
+        Ok(written)
     }
 
     /// Excludes acks while held: plan under it (see the field's comment).

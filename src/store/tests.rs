@@ -8,7 +8,7 @@ use super::codec::{decode_compact, encode_compact};
 use super::keys;
 use super::{
     AckedSlot, Activity, Commit, CredentialRecord, Extra, OutboxEntry, Outcome, Person, PersonType,
-    SCHEMA_KEY, SCHEMA_VERSION, SourceLink, SourceState, Store, StoreError,
+    PhoneNote, SCHEMA_KEY, SCHEMA_VERSION, SourceLink, SourceState, Store, StoreError,
 };
 
 const C: &str = "lobby";
@@ -1255,4 +1255,86 @@ async fn an_ack_records_its_activity_with_the_outbox_change() {
         without_ids(store.activity(10).expect("activity")),
         without_ids(vec![activity(1)])
     );
+}
+
+#[tokio::test]
+async fn phone_notes_are_written_only_where_the_phone_still_holds_and_move_no_generation() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let with_phone = |id: &str, phone: &str| Person {
+        phone: Some(phone.into()),
+        ..person(id, &format!("T-{id}"))
+    };
+    let (ada, bob) = (
+        with_phone("p1", "+12125550142"),
+        with_phone("p2", "+12125550143"),
+    );
+    commit(
+        &store,
+        Commit {
+            people: vec![ada.clone(), bob.clone()],
+            ..Commit::default()
+        },
+    )
+    .await;
+    let generations = (store.generation(), store.people_generation());
+    let note = |person: &str, phone: &str, listed| PhoneNote {
+        person: person.into(),
+        phone: phone.into(),
+        listed,
+    };
+    let notes = [
+        note("p1", "+12125550142", 7),
+        // Bob's phone changed since it was read: the note no longer holds.
+        note("p2", "+19999999999", 8),
+        note("p3", "+12125550144", 9),
+    ];
+    assert_eq!(store.note_phones(&notes).expect("noted"), 1);
+    let noted = store.person("p1").expect("reads").expect("there");
+    assert_eq!(
+        noted,
+        Person {
+            phone_listed: 7,
+            ..ada
+        }
+    );
+    assert_eq!(store.person("p2").expect("reads"), Some(bob));
+    assert_eq!(store.person("p3").expect("reads"), None);
+    assert_eq!((store.generation(), store.people_generation()), generations);
+    assert_eq!(
+        store.note_phones(&notes[..1]).expect("noted"),
+        0,
+        "noted already"
+    );
+}
+
+/// More notes than one transaction takes are all written.
+#[tokio::test]
+async fn phone_notes_past_one_transaction_are_all_written() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let people: Vec<Person> = (0..1_201)
+        .map(|i| Person {
+            phone: Some(format!("+1212555{i:04}")),
+            ..person(&format!("p{i:05}"), &format!("T-{i}"))
+        })
+        .collect();
+    let notes: Vec<PhoneNote> = (people.iter())
+        .map(|p| PhoneNote {
+            person: p.id.clone(),
+            phone: p.phone.clone().expect("a phone"),
+            listed: 1,
+        })
+        .collect();
+    commit(
+        &store,
+        Commit {
+            people,
+            ..Commit::default()
+        },
+    )
+    .await;
+    assert_eq!(store.note_phones(&notes).expect("noted"), 1_201);
+    let people = store.people().expect("reads");
+    assert!(people.iter().all(|p| p.phone_listed == 1));
 }

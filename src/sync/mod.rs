@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use crate::config::PolicyConfig;
 use crate::sources::{Pull, SourceRecord};
 use crate::store::{
-    Activity, Alert, AlertKind, GuardState, Outcome, Person, PersonType, SourceLink,
+    Activity, Alert, AlertKind, GuardState, Outcome, Person, PersonType, PhoneNote, SourceLink,
 };
 use correlate::Candidate;
 
@@ -55,6 +55,9 @@ pub struct PassPlan {
     pub flagged: usize,
     /// People whose loss of access the mass-change guard held back.
     pub held: Vec<String>,
+    /// People to whom only which raw phone theirs was read from changed: noted apart from the
+    /// pass's writes, and not reported.
+    pub phones: Vec<PhoneNote>,
 }
 
 /// Why a pull must not be applied at all.
@@ -308,7 +311,6 @@ fn applied(policy: &PolicyConfig, person: &Person, record: &SourceRecord) -> boo
         && person.extra.excluded.is_none()
         && person.at_source
         && ineligible(policy, record).is_none()
-        && person.phone_listed == record.phone_listed
         && apply_source_fields(&mut Cow::Borrowed(person), record).is_empty()
 }
 
@@ -405,8 +407,9 @@ fn update_linked(pass: &mut Pass<'_>, person: &Person, record: &SourceRecord, no
     }
     if changed.is_empty() {
         if let Cow::Owned(noted) = updated {
-            // Only which raw phone theirs was read from: kept, not reported.
-            pass.changed.insert(noted.id.clone(), noted);
+            pass.plan
+                .phones
+                .extend(phone_note(&noted, noted.phone_listed));
         }
         return;
     }
@@ -573,6 +576,16 @@ fn disable_absent(pass: &mut Pass<'_>, listed: &HashSet<&str>) {
         );
         pass.changed.insert(gone.id.clone(), gone);
     }
+}
+
+/// The note that `person`'s phone was read from the raw phone fingerprinted `listed`; none
+/// without a phone.
+fn phone_note(person: &Person, listed: u64) -> Option<PhoneNote> {
+    Some(PhoneNote {
+        person: person.id.clone(),
+        phone: person.phone.clone()?,
+        listed,
+    })
 }
 
 /// A new person owned by `source`'s record `r`.

@@ -3,14 +3,15 @@
 //! settled is settled against exactly those people.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use phonenumber::country::Id;
 
-use super::{applied, normalise};
+use super::{applied, normalise, phone_note};
 use crate::config::PolicyConfig;
 use crate::sources::SourceRecord;
 use crate::sources::settle::Settles;
-use crate::store::{Person, SourceLink};
+use crate::store::{Person, PhoneNote, SourceLink};
 
 #[derive(Debug, Clone)]
 pub struct Settler {
@@ -22,6 +23,8 @@ pub struct Settler {
     country: Option<Id>,
     /// The source's external ids an administrator told sync to skip.
     ignored: HashSet<String>,
+    /// Settled records whose raw phone is not the one noted on their person.
+    phones: Arc<Mutex<Vec<PhoneNote>>>,
 }
 
 impl Settler {
@@ -47,12 +50,14 @@ impl Settler {
                 .filter(|l| l.source == source)
                 .map(|l| l.external_id.clone())
                 .collect(),
+            phones: Arc::default(),
         }
     }
 
-    /// The people judged against, handed back for planning.
-    pub fn into_people(self) -> Vec<Person> {
-        self.people
+    /// The people judged against, handed back for planning, and the phone notes settling made.
+    pub fn into_parts(self) -> (Vec<Person>, Vec<PhoneNote>) {
+        let phones = std::mem::take(&mut *crate::dispatch::lock(&self.phones));
+        (self.people, phones)
     }
 
     fn linked(&self, ext: &str) -> Option<&Person> {
@@ -73,6 +78,12 @@ impl Settles for Settler {
             return false;
         };
         let (record, _) = normalise(record, &self.policy.units, self.country, Some(person));
-        applied(&self.policy, person, &record)
+        if !applied(&self.policy, person, &record) {
+            return false;
+        }
+        if person.phone_listed != record.phone_listed {
+            crate::dispatch::lock(&self.phones).extend(phone_note(person, record.phone_listed));
+        }
+        true
     }
 }

@@ -11,7 +11,8 @@ use super::{PassInput, PassPlan, Refusal, plan_pass};
 use crate::config::{MatchKey, PolicyConfig, RequireIdentifier};
 use crate::sources::{Pull, SkippedRecord, SourceRecord};
 use crate::store::{
-    Activity, Alert, AlertKind, GuardState, Outcome, Person, PersonType, Resolution, SourceLink,
+    Activity, Alert, AlertKind, GuardState, Outcome, Person, PersonType, PhoneNote, Resolution,
+    SourceLink,
 };
 
 const SOURCE: &str = "pms";
@@ -278,10 +279,11 @@ fn normalisation_canonicalises_unit_email_and_phone() {
     );
 }
 
-/// A store upgraded to schema 4 holds no fingerprints: the first pass notes them without
-/// reporting anything, and the next one settles the record as a pass over E.164 phones does.
+/// A store upgraded to schema 4 holds no fingerprints. Such a record still settles, as before,
+/// and the pass notes which raw phone the person's was read from apart from its writes; so does
+/// a pass planning the record whole.
 #[test]
-fn which_raw_phone_a_person_was_read_from_is_noted_silently_and_then_settles() {
+fn which_raw_phone_a_person_was_read_from_is_noted_apart_and_not_reported() {
     let mut rec = record("T-1");
     rec.phone = Some("(212) 555-0142".into());
     let mut world = World::default();
@@ -289,31 +291,41 @@ fn which_raw_phone_a_person_was_read_from_is_noted_silently_and_then_settles() {
     let listed =
         super::normalise::listed_phone("(212) 555-0142", Some(phonenumber::country::Id::US));
     assert_eq!(added.people[0].phone_listed, listed);
+    assert!(added.phones.is_empty());
     world.apply(&added);
     world.people[0].phone_listed = 0;
+    let note = PhoneNote {
+        person: world.people[0].id.clone(),
+        phone: "+12125550142".into(),
+        listed,
+    };
 
-    let noted = world.plan(vec![rec.clone()]);
+    let whole = world.plan(vec![rec.clone()]);
     assert_eq!(
-        (noted.added, noted.updated, noted.activity.len()),
+        (whole.added, whole.updated, whole.activity.len()),
         (0, 0, 0)
     );
-    assert_eq!(noted.people.len(), 1);
-    assert_eq!(noted.people[0].phone_listed, listed);
-    let mut expected = world.people[0].clone();
-    expected.phone_listed = listed;
-    assert_eq!(
-        noted.people[0], expected,
-        "nothing else moves, updated_at neither"
-    );
-    world.apply(&noted);
+    assert!(whole.people.is_empty(), "{:?}", whole.people);
+    assert_eq!(whole.phones, std::slice::from_ref(&note));
 
-    let read = read_settling(&world, vec![rec.clone()]);
+    let (read, phones) = read_settling_noting(&world, vec![rec.clone()]);
     assert_eq!(read.settled.len(), 1);
-    // The source rewrites the same phone its own way: parsed again, and only the note changes.
+    assert_eq!(phones, [note]);
+    let settled = world.run(&read).expect("plan");
+    assert!(settled.people.is_empty() && settled.phones.is_empty());
+
+    // Noted, it settles with nothing more to note.
+    world.people[0].phone_listed = listed;
+    let (read, phones) = read_settling_noting(&world, vec![rec.clone()]);
+    assert_eq!((read.settled.len(), phones.len()), (1, 0));
+    // The source writes the same phone its own way: parsed again, and only the note changes.
     rec.phone = Some("212.555.0142".into());
-    let reformatted = world.plan(vec![rec]);
-    assert_eq!((reformatted.updated, reformatted.people.len()), (0, 1));
-    assert_eq!(reformatted.people[0].phone.as_deref(), Some("+12125550142"));
+    let (read, phones) = read_settling_noting(&world, vec![rec]);
+    assert_eq!(read.settled.len(), 1);
+    assert_eq!(
+        phones[0].listed,
+        super::normalise::listed_phone("212.555.0142", Some(phonenumber::country::Id::US))
+    );
 }
 
 /// `[policy.units]` as an operator writes it.
@@ -989,24 +1001,31 @@ fn a_readable_record_applies_even_when_an_unreadable_one_shares_its_id() {
 
 /// The pull a source reads under the settling scope a pass opens with `world`'s people.
 fn read_settling(world: &World, records: Vec<SourceRecord>) -> Pull {
-    let judge = super::Settler::new(
+    read_settling_noting(world, records).0
+}
+
+/// [`read_settling`], and the phone notes settling made.
+fn read_settling_noting(world: &World, records: Vec<SourceRecord>) -> (Pull, Vec<PhoneNote>) {
+    let judge = std::sync::Arc::new(super::Settler::new(
         SOURCE,
         world.people.clone(),
         &world.policy,
         Some(phonenumber::country::Id::US),
         &world.ignored,
-    );
-    let read = crate::sources::settle::settling(std::sync::Arc::new(judge), async move {
+    ));
+    let read = crate::sources::settle::settling(judge.clone(), async move {
         let mut pull = Pull::default();
         for record in records {
             pull.push_resident(record);
         }
         pull
     });
-    tokio::runtime::Builder::new_current_thread()
+    let pull = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime")
-        .block_on(read)
+        .block_on(read);
+    let (_, phones) = std::sync::Arc::unwrap_or_clone(judge).into_parts();
+    (pull, phones)
 }
 
 /// Plans `records` whole and as read under a settling scope; both must decide alike.

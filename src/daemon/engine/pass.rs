@@ -12,8 +12,8 @@ use crate::sources::pms_clock::reading;
 use crate::sources::settle::settling;
 use crate::sources::{Pull, PullKind, SourceError};
 use crate::store::{
-    Activity, Alert, Commit, GuardState, Outcome, PeopleSnapshot, Resolution, SourceLink,
-    SourceState, StoreError,
+    Activity, Alert, Commit, GuardState, Outcome, PeopleSnapshot, PhoneNote, Resolution,
+    SourceLink, SourceState, StoreError,
 };
 use crate::sync::{PassInput, PassPlan, Settler, plan_pass};
 
@@ -23,6 +23,8 @@ struct Read {
     pms_clock: Option<Timestamp>,
     base: PeopleSnapshot,
     ignored: HashSet<SourceLink>,
+    /// Settled records whose raw phone is not the one noted on their person.
+    phones: Vec<PhoneNote>,
 }
 
 /// Rows of each kind a dry run shows.
@@ -99,6 +101,7 @@ impl Engine {
             pms_clock,
             mut base,
             ignored,
+            mut phones,
         } = read;
         let pull = match pulled {
             Ok(pull) => pull,
@@ -162,6 +165,7 @@ impl Engine {
             self.clock_note(&runner.name, started, pms_clock)
         );
         state.last_pass = Some(summary.clone());
+        phones.extend(plan.phones);
         let mut activity = plan.activity;
         activity.extend(cloud.activity);
         activity.push(Activity::new(
@@ -185,6 +189,9 @@ impl Engine {
         if let Err(e) = self.apply_pass(commit, started, base).await {
             report.ok = false;
             report.error = Some(format!("cannot store the pass: {e}"));
+        } else if let Err(e) = self.store.note_phones(&phones) {
+            // The next pass parses those phones again and notes them then.
+            tracing::warn!(source = %runner.name, error = %e, "cannot note which raw phones were read");
         }
         self.trim_activity(started);
         report
@@ -254,9 +261,10 @@ impl Engine {
         ));
         let (mut pulled, mut pms_clock) =
             reading(settling(judge.clone(), runner.adapter.pull(kind))).await;
+        let (people, phones) = Arc::unwrap_or_clone(judge).into_parts();
         let mut base = PeopleSnapshot {
             generation: base.generation,
-            people: Arc::unwrap_or_clone(judge).into_people(),
+            people,
         };
         let mut ignored = ignored;
         if self.store.people_generation() != people_generation || self.store.ignored()? != ignored {
@@ -278,6 +286,7 @@ impl Engine {
             pms_clock,
             base,
             ignored,
+            phones,
         })
     }
 
