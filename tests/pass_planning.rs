@@ -135,3 +135,50 @@ async fn a_pass_plans_when_it_changes_access_inputs_or_no_plan_has_succeeded() {
     assert_eq!(pass(&engine).await.updated, 1);
     assert_eq!(queued_cards(&store), vec![7001, 7002, 7003]);
 }
+
+/// A pass adding thousands of people (a first import) writes them in several transactions,
+/// each with the activity that logs them, and then as one pass: everyone added once, logged
+/// once, and the next pass finds nothing to do.
+#[tokio::test]
+async fn a_first_import_of_thousands_is_written_in_parts_and_logs_everyone_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut roster = String::from("external_id,unit,first_name,last_name,email,status\n");
+    for i in 0..2_500 {
+        roster.push_str(&format!(
+            "T-{i},{i},Ada,Lovelace{i},ada{i}@example.com,current\n"
+        ));
+    }
+    std::fs::write(dir.path().join("roster.csv"), roster).expect("roster");
+    let config = config(dir.path());
+    std::fs::create_dir_all(&config.store.path).expect("store dir");
+    let store = Store::open(&config.store.path).expect("store");
+    let engine = engine(store.clone(), &config);
+
+    let before = store.people_generation();
+    assert_eq!(pass(&engine).await.added, 2_500);
+    assert!(
+        store.people_generation() - before > 1,
+        "written in one transaction"
+    );
+    let people = store.people().expect("people");
+    assert_eq!(people.len(), 2_500);
+    let activity = store.activity(10_000).expect("activity");
+    let mut added: Vec<&str> = (activity.iter())
+        .filter(|a| a.outcome == lintel::store::Outcome::Added)
+        .map(|a| a.subject.as_str())
+        .collect();
+    added.sort_unstable();
+    let mut ids: Vec<&str> = people.iter().map(|p| p.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(added, ids);
+    let summary = &activity[0];
+    assert!(
+        summary
+            .reason
+            .starts_with("pass ok: 2500 listed, 2500 added"),
+        "{summary:?}"
+    );
+
+    let again = pass(&engine).await;
+    assert_eq!((again.added, again.updated, again.disabled), (0, 0, 0));
+}

@@ -1,7 +1,7 @@
 //! Source passes: pull, plan with the sync engine, and commit — or, for a dry run, report what
 //! would happen. Also the mass-change guard's approve and reject.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -12,7 +12,7 @@ use crate::sources::pms_clock::reading;
 use crate::sources::settle::settling;
 use crate::sources::{Pull, PullKind, SourceError};
 use crate::store::{
-    Activity, Alert, Commit, GuardState, Outcome, PeopleSnapshot, PhoneNote, Resolution,
+    Activity, Alert, Commit, GuardState, Outcome, PeopleSnapshot, Person, PhoneNote, Resolution,
     SourceLink, SourceState, StoreError,
 };
 use crate::sync::{PassInput, PassPlan, Settler, plan_pass};
@@ -26,6 +26,9 @@ struct Read {
     /// Settled records whose raw phone is not the one noted on their person.
     phones: Vec<PhoneNote>,
 }
+
+/// New people a pass writes per transaction (see [`Engine::add_ahead`]).
+const NEW_PEOPLE_PER_TRANSACTION: usize = 1_000;
 
 /// Rows of each kind a dry run shows.
 const PREVIEW_ROWS: usize = 10;
@@ -174,8 +177,17 @@ impl Engine {
             runner.name.clone(),
             summary,
         ));
+        let (people, activity, ahead) = match self.add_ahead(plan.people, activity, started).await {
+            Ok(rest) => rest,
+            Err(e) => {
+                report.ok = false;
+                report.error = Some(format!("cannot store the pass: {e}"));
+                self.trim_activity(started);
+                return report;
+            }
+        };
         let commit = Commit {
-            people: plan.people,
+            people,
             passes: cloud.passes,
             activity,
             alerts: plan.alerts,
@@ -186,7 +198,13 @@ impl Engine {
             sources: vec![(runner.name.clone(), state)],
             ..Commit::default()
         };
-        if let Err(e) = self.apply_pass(commit, started, base).await {
+        let stored = if ahead {
+            // Planned from the store, which now holds what was written ahead.
+            self.apply_over(commit, started, None).await
+        } else {
+            self.apply_pass(commit, started, base).await
+        };
+        if let Err(e) = stored {
             report.ok = false;
             report.error = Some(format!("cannot store the pass: {e}"));
         } else if let Err(e) = self.store.note_phones(&phones) {
@@ -195,6 +213,49 @@ impl Engine {
         }
         self.trim_activity(started);
         report
+    }
+
+    /// Writes the people this pass adds (created at `now`) ahead of its commit, each with the
+    /// activity that logs them, [`NEW_PEOPLE_PER_TRANSACTION`] to a transaction, when there are
+    /// more than one takes. Returns what is left for the commit, and whether anything was
+    /// written. sled holds every page version a transaction writes until it ends: a first pass
+    /// of 100k residents in one transaction peaked at 2.2 GB (docs/BENCHMARKS.md). A new person
+    /// holds no credential, so no controller waits on them; after a crash between transactions
+    /// the next pass finds them added and logged.
+    async fn add_ahead(
+        &self,
+        people: Vec<Person>,
+        activity: Vec<Activity>,
+        now: Timestamp,
+    ) -> Result<(Vec<Person>, Vec<Activity>, bool), StoreError> {
+        let (new, mut people): (Vec<Person>, Vec<Person>) =
+            people.into_iter().partition(|p| p.created_at == now);
+        if new.len() <= NEW_PEOPLE_PER_TRANSACTION {
+            people.extend(new);
+            return Ok((people, activity, false));
+        }
+        let (added, mut rest): (Vec<Activity>, Vec<Activity>) = activity
+            .into_iter()
+            .partition(|a| a.outcome == Outcome::Added);
+        let mut logs: HashMap<String, Vec<Activity>> = HashMap::new();
+        for entry in added {
+            logs.entry(entry.subject.clone()).or_default().push(entry);
+        }
+        for chunk in new.chunks(NEW_PEOPLE_PER_TRANSACTION) {
+            let activity = (chunk.iter())
+                .filter_map(|p| logs.remove(&p.id))
+                .flatten()
+                .collect();
+            self.store
+                .commit(Commit {
+                    people: chunk.to_vec(),
+                    activity,
+                    ..Commit::default()
+                })
+                .await?;
+        }
+        rest.extend(logs.into_values().flatten());
+        Ok((people, rest, true))
     }
 
     /// Applies the activity retention. Every pass that writes calls it, failed ones too: a
