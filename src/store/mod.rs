@@ -247,7 +247,8 @@ impl Store {
     }
 
     /// Rewrites every tree whose layout changed since schema `found` (JSON become postcard,
-    /// people gaining `phone_listed`), and the schema version with them, in one transaction: a crash leaves either store whole.
+    /// people gaining `phone_listed`), and the schema version with them, in one transaction: a
+    /// crash leaves either store whole.
     fn upgrade(&self, found: u32) -> Result<(), StoreError> {
         // Seconds at 100k people, before READY: say why the start is slow.
         tracing::info!(

@@ -35,23 +35,20 @@ pub fn normalise(
         Some(raw) if stored == Some(raw) => Some(raw.to_string()),
         Some(raw) => {
             let listed = listed_phone(raw, country);
-            match (stored, linked) {
-                (Some(stored), Some(p)) if p.phone_listed == listed => {
-                    phone_listed = listed;
-                    Some(stored.to_string())
+            let read = (linked.filter(|p| p.phone_listed == listed))
+                .and_then(|p| p.phone.clone())
+                .or_else(|| e164(raw, country));
+            match read {
+                Some(p) => {
+                    if p != raw {
+                        phone_listed = listed;
+                    }
+                    Some(p)
                 }
-                _ => match e164(raw, country) {
-                    Some(p) => {
-                        if p != raw {
-                            phone_listed = listed;
-                        }
-                        Some(p)
-                    }
-                    None => {
-                        notes.push(format!("phone `{raw}` is not a phone number; left out"));
-                        None
-                    }
-                },
+                None => {
+                    notes.push(format!("phone `{raw}` is not a phone number; left out"));
+                    None
+                }
             }
         }
     };

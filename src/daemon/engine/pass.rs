@@ -177,33 +177,28 @@ impl Engine {
             runner.name.clone(),
             summary,
         ));
-        let (people, activity, ahead) = match self.add_ahead(plan.people, activity, started).await {
-            Ok(rest) => rest,
-            Err(e) => {
-                report.ok = false;
-                report.error = Some(format!("cannot store the pass: {e}"));
-                self.trim_activity(started);
-                return report;
+        let stored = async {
+            let (people, activity, ahead) = self.add_ahead(plan.people, activity, started).await?;
+            let commit = Commit {
+                people,
+                passes: cloud.passes,
+                activity,
+                alerts: plan.alerts,
+                guards: plan
+                    .guard
+                    .map(|g| vec![(runner.name.clone(), g)])
+                    .unwrap_or_default(),
+                sources: vec![(runner.name.clone(), state)],
+                ..Commit::default()
+            };
+            if ahead {
+                // Planned from the store, which now holds what was written ahead.
+                self.apply_over(commit, started, None).await
+            } else {
+                self.apply_pass(commit, started, base).await
             }
-        };
-        let commit = Commit {
-            people,
-            passes: cloud.passes,
-            activity,
-            alerts: plan.alerts,
-            guards: plan
-                .guard
-                .map(|g| vec![(runner.name.clone(), g)])
-                .unwrap_or_default(),
-            sources: vec![(runner.name.clone(), state)],
-            ..Commit::default()
-        };
-        let stored = if ahead {
-            // Planned from the store, which now holds what was written ahead.
-            self.apply_over(commit, started, None).await
-        } else {
-            self.apply_pass(commit, started, base).await
-        };
+        }
+        .await;
         if let Err(e) = stored {
             report.ok = false;
             report.error = Some(format!("cannot store the pass: {e}"));
@@ -241,14 +236,16 @@ impl Engine {
         for entry in added {
             logs.entry(entry.subject.clone()).or_default().push(entry);
         }
-        for chunk in new.chunks(NEW_PEOPLE_PER_TRANSACTION) {
+        let mut new = new.into_iter().peekable();
+        while new.peek().is_some() {
+            let chunk: Vec<Person> = new.by_ref().take(NEW_PEOPLE_PER_TRANSACTION).collect();
             let activity = (chunk.iter())
                 .filter_map(|p| logs.remove(&p.id))
                 .flatten()
                 .collect();
             self.store
                 .commit(Commit {
-                    people: chunk.to_vec(),
+                    people: chunk,
                     activity,
                     ..Commit::default()
                 })
